@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class WhatsAppConfig(AppConfig):
+    name = "whatsapp"
+    verbose_name = "WhatsApp"
