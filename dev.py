@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""Set up and run the project with nothing but Python 3.11+ (standard library only).
+
+    python3 dev.py run    # venv, install, migrate, demo data; web + worker + beat + WhatsApp sandbox
+    python3 dev.py test   # venv, install, the whole test suite (extra arguments go to pytest)
+    python3 dev.py setup  # venv and install only (CI uses it)
+
+The virtual environment lives in .venv/ and is reinstalled only when a
+requirements file changes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+REQUIREMENTS = ROOT / "requirements-dev.txt"
+
+WEB_PORT = 8000
+SANDBOX_PORT = 8025
+DEMO_LOGIN = ("admin", "admin")
+
+# The embedded demo: real HTTP to the local WhatsApp sandbox, signed webhooks
+# back to the local web server. Anything already in the environment wins.
+DEMO_ENVIRONMENT = {
+    "DEBUG": "true",
+    "WHATSAPP_BACKEND": "whatsapp.backends.cloud.CloudAPIBackend",
+    "WHATSAPP_API_BASE_URL": f"http://127.0.0.1:{SANDBOX_PORT}",
+    "WHATSAPP_PHONE_NUMBER_ID": "100000000000001",
+    "WHATSAPP_BUSINESS_ACCOUNT_ID": "200000000000002",
+    "WHATSAPP_ACCESS_TOKEN": "sandbox-access-token",
+    "WHATSAPP_APP_SECRET": "sandbox-app-secret",
+    "WHATSAPP_VERIFY_TOKEN": "sandbox-verify-token",
+    "WHATSAPP_READ_TIMEOUT": "5",
+}
+
+
+def log(message: str) -> None:
+    print(f"[dev] {message}", flush=True)
+
+
+def ensure_venv() -> None:
+    """Create .venv and install the pinned requirements when they changed."""
+    if sys.version_info < (3, 11):
+        sys.exit(f"Python 3.11+ is needed; this is {sys.version.split()[0]}")
+    if not PYTHON.exists():
+        log(f"creating virtual environment in {VENV}")
+        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+    digest = hashlib.sha256()
+    for name in ("requirements.txt", "requirements-dev.txt"):
+        digest.update((ROOT / name).read_bytes())
+    stamp = VENV / ".requirements.sha256"
+    if stamp.exists() and stamp.read_text() == digest.hexdigest():
+        return
+    log("installing pinned requirements (first run takes a minute)")
+    subprocess.run(
+        [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-r", str(REQUIREMENTS)],
+        check=True,
+    )
+    stamp.write_text(digest.hexdigest())
+
+
+def manage(*args: str, env: dict[str, str]) -> None:
+    subprocess.run([str(PYTHON), "manage.py", *args], cwd=ROOT, env=env, check=True)
+
+
+def has_command(name: str, env: dict[str, str]) -> bool:
+    probe = subprocess.run(
+        [str(PYTHON), "manage.py", "help", name], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    return probe.returncode == 0
+
+
+def run(args: argparse.Namespace) -> int:
+    ensure_venv()
+    env = {**DEMO_ENVIRONMENT, **os.environ, "PYTHONUNBUFFERED": "1"}
+    manage("migrate", "--noinput", env=env)
+    manage("demo_data", "--username", DEMO_LOGIN[0], "--password", DEMO_LOGIN[1], env=env)
+
+    celery = [str(PYTHON), "-m", "celery", "-A", "config"]
+    processes = {
+        "web": [str(PYTHON), "manage.py", "runserver", f"127.0.0.1:{args.port}", "--noreload"],
+        # Threads work on every OS (prefork does not on Windows) and suit an I/O-bound sender.
+        "worker": [*celery, "worker", "--pool", "threads", "--concurrency", "4", "--loglevel", "INFO"],
+        "beat": [*celery, "beat", "--loglevel", "INFO", "--schedule", str(ROOT / "var" / "celerybeat-schedule")],
+    }
+    if has_command("whatsapp_sandbox", env):
+        processes["sandbox"] = [
+            str(PYTHON),
+            "manage.py",
+            "whatsapp_sandbox",
+            "--port",
+            str(SANDBOX_PORT),
+            "--webhook-url",
+            f"http://127.0.0.1:{args.port}/whatsapp/webhook/",
+        ]
+    (ROOT / "var").mkdir(exist_ok=True)
+    children = {name: subprocess.Popen(command, cwd=ROOT, env=env) for name, command in processes.items()}
+    log(f"started {', '.join(children)}")
+    log(f"admin: http://127.0.0.1:{args.port}/admin/   login: {DEMO_LOGIN[0]} / {DEMO_LOGIN[1]}")
+    log("stop with Ctrl-C")
+
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    exit_code = 0
+    while not stopping:
+        for name, child in children.items():
+            if child.poll() is not None:
+                log(f"{name} exited with code {child.returncode}; stopping the others")
+                exit_code, stopping = 1, True
+                break
+        time.sleep(0.5)
+    for child in children.values():
+        if child.poll() is None:
+            child.terminate()
+    for child in children.values():
+        try:
+            child.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+    return exit_code
+
+
+def test(pytest_args: list[str]) -> int:
+    ensure_venv()
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser:
+        log(f"browser tests run with {browser}")
+    else:
+        log("no Chromium found: the browser (e2e) tests will be skipped; install Debian's 'chromium' to run them")
+    return subprocess.run([str(PYTHON), "-m", "pytest", *pytest_args], cwd=ROOT).returncode
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_parser = commands.add_parser("run", help="run the product with demo data")
+    run_parser.add_argument("--port", type=int, default=WEB_PORT)
+    commands.add_parser("test", help="run the whole test suite (extra arguments go to pytest)")
+    commands.add_parser("setup", help="create the virtual environment and install")
+    args, rest = parser.parse_known_args()
+    if args.command == "run":
+        return run(args)
+    if args.command == "test":
+        return test(rest)
+    ensure_venv()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
