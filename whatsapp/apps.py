@@ -4,3 +4,7 @@ from django.apps import AppConfig
 class WhatsAppConfig(AppConfig):
     name = "whatsapp"
     verbose_name = "WhatsApp"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from whatsapp import checks  # noqa: F401 (registers the system checks)

@@ -1,0 +1,48 @@
+"""The one interface every WhatsApp backend implements (anymail `backends/base.py`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SendResult:
+    message_id: str  # the wamid
+    message_status: str | None  # "accepted", "held_for_quality_assessment", ... or None
+
+
+class BaseBackend:
+    """Send templates and list the account's templates.
+
+    Implementations are shared by all threads of a process (see `get_backend()`)
+    and must be safe to call concurrently. Failures raise `WhatsAppError`; a
+    request that went out without an answer raises it with kind UNKNOWN_OUTCOME.
+    """
+
+    def send_template(
+        self, to: str, template_name: str, language: str, components: list[dict], tracker: str | None = None
+    ) -> SendResult:
+        raise NotImplementedError
+
+    def list_templates(self) -> list[dict]:
+        """Every template of the business account, as the Graph API returns them (all pages)."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release pooled resources (connections). Safe to call more than once."""
+
+
+def template_payload(
+    to: str, template_name: str, language: str, components: list[dict], tracker: str | None = None
+) -> dict:
+    """The Cloud API's documented template message body."""
+    payload = {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": to.removeprefix("+"),
+        "type": "template",
+        "template": {"name": template_name, "language": {"code": language}, "components": list(components or [])},
+    }
+    if tracker:
+        payload["biz_opaque_callback_data"] = tracker
+    return payload

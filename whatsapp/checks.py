@@ -1,0 +1,51 @@
+"""System checks: tell the operator what is missing before the first send fails."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.checks import Error, Warning, register
+from django.utils.module_loading import import_string
+
+CLOUD_REQUIRED = {
+    "WHATSAPP_ACCESS_TOKEN": "the Cloud API cannot authenticate any send",
+    "WHATSAPP_PHONE_NUMBER_ID": "there is no sender number to post messages to",
+    "WHATSAPP_APP_SECRET": "webhook signatures cannot be verified, so every status webhook is refused",
+    "WHATSAPP_VERIFY_TOKEN": "Meta cannot verify the webhook subscription (GET hub.verify_token)",
+}
+
+
+@register("whatsapp")
+def check_whatsapp_settings(app_configs=None, **kwargs):
+    problems = []
+    path = getattr(settings, "WHATSAPP_BACKEND", "")
+    try:
+        backend_class = import_string(path)
+    except ImportError as exc:
+        return [
+            Error(
+                f"WHATSAPP_BACKEND={path!r} cannot be imported ({exc}).",
+                hint="Use whatsapp.backends.cloud.CloudAPIBackend, .console.ConsoleBackend or .locmem.LocmemBackend.",
+                id="whatsapp.E001",
+            )
+        ]
+    from whatsapp.backends.cloud import CloudAPIBackend
+
+    if issubclass(backend_class, CloudAPIBackend):
+        for name, consequence in CLOUD_REQUIRED.items():
+            if not getattr(settings, name, ""):
+                problems.append(
+                    Error(
+                        f"{name} is not set but WHATSAPP_BACKEND is the Cloud API: {consequence}.",
+                        hint=f"Set {name} in the environment (see .env.example; Meta App Dashboard > WhatsApp).",
+                        id="whatsapp.E002",
+                    )
+                )
+        if not getattr(settings, "WHATSAPP_BUSINESS_ACCOUNT_ID", ""):
+            problems.append(
+                Warning(
+                    "WHATSAPP_BUSINESS_ACCOUNT_ID is not set: sync_templates cannot list the account's templates.",
+                    hint="Set WHATSAPP_BUSINESS_ACCOUNT_ID (the WABA id) in the environment.",
+                    id="whatsapp.W001",
+                )
+            )
+    return problems

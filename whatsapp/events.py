@@ -1,0 +1,117 @@
+"""Normalised webhook events (anymail style): small plain classes with documented fields.
+
+Receivers of `whatsapp.signals` get one of these as `event`. `raw` is the
+exact piece of the webhook body the event came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from whatsapp.errors import ErrorKind, classify, format_reason
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    """One entry of a webhook's `errors[]`."""
+
+    code: int | None
+    title: str = ""
+    message: str = ""
+    details: str = ""  # error_data.details
+
+    @property
+    def reason(self) -> str:
+        return format_reason(self.code, self.title, self.message, self.details)
+
+    @property
+    def kind(self) -> ErrorKind:
+        return classify(self.code)
+
+    @classmethod
+    def from_raw(cls, raw: dict) -> ErrorInfo:
+        code = raw.get("code")
+        try:
+            code = int(code) if code is not None else None
+        except (TypeError, ValueError):
+            code = None
+        error_data = raw.get("error_data") if isinstance(raw.get("error_data"), dict) else {}
+        return cls(
+            code=code,
+            title=str(raw.get("title") or ""),
+            message=str(raw.get("message") or ""),
+            details=str(error_data.get("details") or ""),
+        )
+
+
+@dataclass(frozen=True)
+class StatusEvent:
+    """A status of a message we sent: sent, delivered, read or failed."""
+
+    message_id: str
+    status: str
+    timestamp: datetime
+    recipient: str  # recipient_id as WhatsApp sends it (no "+"), or "" when absent
+    tracker: str | None  # biz_opaque_callback_data we sent, or None
+    errors: list[ErrorInfo] = field(default_factory=list)
+    raw: dict = field(default_factory=dict)
+    phone_number_id: str = ""
+    conversation: dict | None = None
+    pricing: dict | None = None
+
+    event_type = "status"
+
+    @property
+    def error(self) -> ErrorInfo | None:
+        return self.errors[0] if self.errors else None
+
+
+@dataclass(frozen=True)
+class MessageEvent:
+    """An inbound message from a user.
+
+    `type` is WhatsApp's message type ("text", "button", "interactive", ...).
+    `text` is what the user typed or the title of the button they pressed;
+    `payload` is a quick-reply button's payload (or an interactive reply's id).
+    `sender` is `from` (wa_id, no "+"); it may be "" for a user known only by
+    `user_id` (then `user_id` is set).
+    """
+
+    message_id: str
+    sender: str
+    timestamp: datetime
+    type: str
+    text: str = ""
+    payload: str = ""
+    user_id: str = ""
+    profile_name: str = ""
+    context_message_id: str = ""  # the message this one replies to
+    raw: dict = field(default_factory=dict)
+    phone_number_id: str = ""
+
+    event_type = "message"
+
+
+@dataclass(frozen=True)
+class PreferenceEvent:
+    """A `user_preferences` change: marketing messages stopped ("stop") or resumed ("resume")."""
+
+    wa_id: str
+    category: str  # "marketing_messages"
+    value: str  # "stop" | "resume"
+    timestamp: datetime
+    detail: str = ""
+    user_id: str = ""
+    raw: dict = field(default_factory=dict)
+    phone_number_id: str = ""
+
+    event_type = "preference"
+
+    @property
+    def is_stop(self) -> bool:
+        return self.value.lower() == "stop"
+
+    @property
+    def is_resume(self) -> bool:
+        return self.value.lower() == "resume"

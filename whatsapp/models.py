@@ -1,0 +1,147 @@
+"""WhatsApp data: the account's message templates and every webhook body received."""
+
+from __future__ import annotations
+
+import re
+
+from django.db import models
+
+PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+
+
+class MessageTemplateQuerySet(models.QuerySet):
+    def approved(self) -> MessageTemplateQuerySet:
+        """Only APPROVED templates can be offered to campaigns."""
+        return self.filter(status=MessageTemplate.Status.APPROVED)
+
+
+class MessageTemplate(models.Model):
+    """A template of the WhatsApp Business account, as last synced (`sync_templates`)."""
+
+    class Status(models.TextChoices):
+        APPROVED = "APPROVED"
+        PENDING = "PENDING"
+        REJECTED = "REJECTED"
+        PAUSED = "PAUSED"
+        DISABLED = "DISABLED"
+        IN_APPEAL = "IN_APPEAL"
+        PENDING_DELETION = "PENDING_DELETION"
+        DELETED = "DELETED"
+        LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
+        ARCHIVED = "ARCHIVED"
+        # Not a Meta status: the template was no longer listed by the account at the last sync.
+        MISSING = "MISSING"
+
+    name = models.CharField(max_length=512)
+    language = models.CharField(max_length=20)
+    category = models.CharField(max_length=30, blank=True)
+    status = models.CharField(max_length=30, choices=Status.choices, db_index=True)
+    components = models.JSONField(default=list, blank=True)
+    quality = models.CharField(max_length=20, blank=True)
+    external_id = models.CharField(max_length=64, blank=True)
+    synced_at = models.DateTimeField(null=True, blank=True)
+
+    objects = MessageTemplateQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "language"]
+        constraints = [models.UniqueConstraint(fields=["name", "language"], name="whatsapp_template_name_language")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.language})"
+
+    @property
+    def is_approved(self) -> bool:
+        return self.status == self.Status.APPROVED
+
+    def component(self, type_: str) -> dict | None:
+        for component in self.components or []:
+            if str(component.get("type", "")).upper() == type_:
+                return component
+        return None
+
+    def _text(self, type_: str) -> str:
+        component = self.component(type_)
+        if component is None or (type_ == "HEADER" and component.get("format", "TEXT").upper() != "TEXT"):
+            return ""
+        return str(component.get("text") or "")
+
+    @staticmethod
+    def _count(text: str) -> int:
+        return len(dict.fromkeys(match.group(1) for match in PLACEHOLDER.finditer(text)))
+
+    def body_parameter_count(self) -> int:
+        return self._count(self._text("BODY"))
+
+    def header_parameter_count(self) -> int:
+        """Placeholders in a TEXT header (a media header takes a media parameter, not text)."""
+        return self._count(self._text("HEADER"))
+
+    @property
+    def header_format(self) -> str:
+        header = self.component("HEADER")
+        return str(header.get("format", "TEXT")).upper() if header else ""
+
+    def render_preview(self, body_params: list[str], header_params=()) -> str:
+        """The message as the user would read it: header, body and footer with the parameters filled.
+
+        Positional placeholders ({{1}}) take the parameters in order; named ones
+        take them in order of first appearance. A missing parameter stays visible.
+        """
+
+        def fill(text: str, params) -> str:
+            params = [str(p) for p in params]
+            names = list(dict.fromkeys(match.group(1) for match in PLACEHOLDER.finditer(text)))
+
+            def substitute(match: re.Match) -> str:
+                name = match.group(1)
+                index = int(name) - 1 if name.isdigit() else names.index(name)
+                return params[index] if 0 <= index < len(params) else match.group(0)
+
+            return PLACEHOLDER.sub(substitute, text)
+
+        parts = []
+        header = self.component("HEADER")
+        if header:
+            if self.header_format == "TEXT":
+                parts.append(fill(self._text("HEADER"), header_params))
+            else:
+                parts.append(f"[{self.header_format.lower()}]")
+        parts.append(fill(self._text("BODY"), body_params))
+        footer = self._text("FOOTER")
+        if footer:
+            parts.append(footer)
+        return "\n".join(part for part in parts if part)
+
+
+class WebhookEvent(models.Model):
+    """One webhook POST exactly as received, stored before any processing (Promise 6)."""
+
+    class Status(models.TextChoices):
+        RECEIVED = "received"
+        PROCESSED = "processed"
+        FAILED = "failed"
+
+    received_at = models.DateTimeField(db_index=True)
+    body = models.BinaryField()
+    signature = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RECEIVED, db_index=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    event_count = models.PositiveIntegerField(default=0)
+    replay_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"webhook #{self.pk} {self.status} at {self.received_at:%Y-%m-%d %H:%M:%S}"
+
+    @property
+    def replayable(self) -> bool:
+        """Every stored body can be replayed: parsing and receivers are idempotent."""
+        return bool(self.body)
+
+    @property
+    def text(self) -> str:
+        return bytes(self.body).decode("utf-8", errors="replace")
