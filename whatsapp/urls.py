@@ -1,4 +1,8 @@
 from django.urls import path
 
+from whatsapp.webhooks import WhatsAppWebhookView
+
 app_name = "whatsapp"
-urlpatterns: list[path] = []
+urlpatterns = [
+    path("webhook/", WhatsAppWebhookView.as_view(), name="webhook"),
+]

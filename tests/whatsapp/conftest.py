@@ -1,0 +1,52 @@
+import pytest
+from django.urls import reverse
+
+from tests.whatsapp import payloads
+from whatsapp import signals
+from whatsapp.backends.locmem import LocmemBackend
+
+
+@pytest.fixture(autouse=True)
+def _clean_locmem_outbox():
+    LocmemBackend.reset()
+    yield
+    LocmemBackend.reset()
+
+
+class Recorder:
+    """Collects the events every whatsapp signal sends during a test."""
+
+    def __init__(self):
+        self.events = []
+        self.senders = []
+
+    def __call__(self, sender, event, **kwargs):
+        self.senders.append(sender)
+        self.events.append(event)
+
+    def of(self, event_type):
+        return [event for event in self.events if event.event_type == event_type]
+
+
+@pytest.fixture
+def received():
+    recorder = Recorder()
+    for signal in (signals.status_received, signals.message_received, signals.preference_changed):
+        signal.connect(recorder, weak=False, dispatch_uid=f"test-recorder-{id(signal)}")
+    yield recorder
+    for signal in (signals.status_received, signals.message_received, signals.preference_changed):
+        signal.disconnect(dispatch_uid=f"test-recorder-{id(signal)}")
+
+
+@pytest.fixture
+def post_webhook(client):
+    url = reverse("whatsapp:webhook")
+
+    def post(raw: bytes, *, signature=None, secret=None, **extra):
+        headers = {}
+        if signature is not False:
+            secret = payloads.TEST_APP_SECRET if secret is None else secret
+            headers["X-Hub-Signature-256"] = signature or payloads.signature(raw, secret)
+        return client.generic("POST", url, raw, content_type="application/json", headers=headers, **extra)
+
+    return post

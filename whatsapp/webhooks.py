@@ -1,0 +1,95 @@
+"""The signed WhatsApp webhook (anymail `webhooks/base.py`): validate, store, normalise, one signal per event."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.utils.crypto import constant_time_compare
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
+
+from whatsapp.errors import WebhookValidationError
+from whatsapp.services import webhook_event_process, webhook_event_record
+
+logger = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+
+
+def sign(body: bytes, secret: str) -> str:
+    """The X-Hub-Signature-256 value Meta sends: sha256=HMAC_SHA256(app secret, raw body)."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def validate_size(request: HttpRequest) -> bytes:
+    """The raw body, refused with 413 over WHATSAPP_WEBHOOK_MAX_BYTES (declared length first, then the real one)."""
+    limit = settings.WHATSAPP_WEBHOOK_MAX_BYTES
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError as exc:
+        raise WebhookValidationError("invalid Content-Length", status=400) from exc
+    if declared > limit:
+        raise WebhookValidationError(f"body of {declared} bytes is over the {limit} byte limit", status=413)
+    body = request.body
+    if len(body) > limit:
+        raise WebhookValidationError(f"body of {len(body)} bytes is over the {limit} byte limit", status=413)
+    return body
+
+
+def validate_signature(request: HttpRequest, body: bytes) -> None:
+    provided = request.headers.get(SIGNATURE_HEADER)
+    if not provided:
+        raise WebhookValidationError(f"missing {SIGNATURE_HEADER}", status=401)
+    secret = settings.WHATSAPP_APP_SECRET
+    if not secret:
+        logger.error("whatsapp webhook refused: WHATSAPP_APP_SECRET is not set, no signature can be verified")
+        raise WebhookValidationError("signature cannot be verified", status=403)
+    if not hmac.compare_digest(provided.strip().encode(), sign(body, secret).encode()):
+        raise WebhookValidationError("bad signature", status=403)
+
+
+def parse_json(body: bytes) -> dict:
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise WebhookValidationError(f"body is not JSON: {exc}", status=400) from exc
+    if not isinstance(payload, dict):
+        raise WebhookValidationError("body is not a JSON object", status=400)
+    return payload
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class WhatsAppWebhookView(View):
+    """GET: Meta's subscription check. POST: signed notifications, answered 200 once every event is handled."""
+
+    http_method_names = ["get", "post"]
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        token = settings.WHATSAPP_VERIFY_TOKEN
+        if (
+            token
+            and request.GET.get("hub.mode") == "subscribe"
+            and constant_time_compare(request.GET.get("hub.verify_token", ""), token)
+        ):
+            return HttpResponse(request.GET.get("hub.challenge", ""), content_type="text/plain")
+        return HttpResponse("forbidden", status=403, content_type="text/plain")
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        try:
+            body = validate_size(request)
+            validate_signature(request, body)
+            payload = parse_json(body)
+        except WebhookValidationError as exc:
+            logger.warning("whatsapp webhook refused (%s): %s", exc.status, exc)
+            return HttpResponse(str(exc), status=exc.status, content_type="text/plain")
+        webhook_event = webhook_event_record(body=body, signature=request.headers[SIGNATURE_HEADER], now=timezone.now())
+        processed = webhook_event_process(webhook_event=webhook_event, payload=payload, sender=type(self))
+        # A handler error is recorded on the event; 500 makes Meta retry (receivers are idempotent).
+        return HttpResponse("ok" if processed else "handler error", status=200 if processed else 500)
