@@ -1,0 +1,111 @@
+"""Contacts, their tags and subscription state, and audiences (saved segments).
+
+Invariants kept here: one row per E.164 phone; subscription is one of two
+states with when and why; an audience's rules are validated before saving
+(see audiences/rules.py). Writes that matter live in services.py.
+"""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+
+
+def default_language() -> str:
+    return settings.CONTACT_DEFAULT_LANGUAGE
+
+
+class Tag(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Contact(models.Model):
+    class Subscription(models.TextChoices):
+        SUBSCRIBED = "subscribed", "Subscribed"
+        UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+
+    class SubscriptionReason(models.TextChoices):
+        KEYWORD = "keyword", "Keyword (STOP / START)"
+        API_ERROR_131050 = "api_error_131050", "WhatsApp error 131050 (user stopped marketing)"
+        USER_PREFERENCES = "user_preferences", "User preferences"
+        ADMIN = "admin", "Admin"
+        IMPORT = "import", "Import"
+
+    phone = models.CharField(max_length=20, unique=True, help_text="E.164, e.g. +14155550123")
+    name = models.CharField(max_length=200, blank=True)
+    first_name = models.CharField(max_length=100, blank=True)
+    language = models.CharField(
+        max_length=15, default=default_language, help_text="WhatsApp template language code, e.g. en_US"
+    )
+    attributes = models.JSONField(default=dict, blank=True)
+    tags = models.ManyToManyField(Tag, related_name="contacts", blank=True)
+    subscription = models.CharField(
+        max_length=12, choices=Subscription.choices, default=Subscription.SUBSCRIBED, db_index=True
+    )
+    subscription_changed_at = models.DateTimeField(null=True, blank=True)
+    subscription_reason = models.CharField(max_length=20, choices=SubscriptionReason.choices, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    last_inbound_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["language"], name="aud_contact_language")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.phone})" if self.name else self.phone
+
+    @property
+    def is_subscribed(self) -> bool:
+        return self.subscription == self.Subscription.SUBSCRIBED
+
+    def clean(self):
+        from audiences.phones import InvalidPhoneNumber, normalize_phone
+
+        if self.phone:
+            try:
+                self.phone = normalize_phone(self.phone)
+            except InvalidPhoneNumber as exc:
+                raise ValidationError({"phone": str(exc)}) from exc
+        if self.name and not self.first_name:
+            self.first_name = derive_first_name(self.name)
+
+
+def derive_first_name(name: str) -> str:
+    parts = (name or "").split()
+    return parts[0][:100] if parts else ""
+
+
+class Audience(models.Model):
+    """A named segment. `rules` is the dict described in audiences/rules.py."""
+
+    name = models.CharField(max_length=200, unique=True)
+    rules = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs):
+        from audiences.rules import validate_rules
+
+        # Stored rules are always valid, whoever saves (admin, command, shell).
+        self.rules = validate_rules(self.rules)
+        super().save(*args, **kwargs)
+
+    def clean(self):
+        from audiences.rules import RuleError, validate_rules
+
+        try:
+            self.rules = validate_rules(self.rules, check_tags=True)
+        except RuleError as exc:
+            # Not keyed to "rules": the admin form has no raw rules field.
+            raise ValidationError(exc.messages) from exc

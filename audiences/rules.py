@@ -1,0 +1,232 @@
+"""Audience rules: their one stored shape, their validation, their compilation.
+
+Stored shape (Audience.rules)::
+
+    {
+      "everyone": false,            # true: every subscribed contact (exclusions still apply)
+      "match": "any",               # include_tags: "any" or "all" of them
+      "include_tags": ["vip"],
+      "exclude_tags": ["do-not-contact"],
+      "languages": ["en_US"],       # any of them; empty: any language
+      "conditions": [               # all of them
+        {"key": "total_spent", "op": "gt", "value": 100},
+        {"key": "city", "op": "in", "value": ["Paris", "Lyon"]}
+      ]
+    }
+
+`rules_q` compiles it to one Q (tag tests are EXISTS subqueries, so no
+duplicate rows and no DISTINCT); the subscribed-only filter is added by the
+selector, whatever the rules say.
+"""
+
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.db.models import Exists, F, FloatField, Func, OuterRef, Q
+from django.db.models.fields.json import KeyTransform, compile_json_path
+
+from audiences.attributes import coerce_value, normalize_key
+
+OPERATORS = {
+    "eq": "equals",
+    "in": "is one of",
+    "gt": "greater than",
+    "gte": "greater than or equal to",
+    "lt": "less than",
+    "lte": "less than or equal to",
+    "contains": "contains",
+}
+NUMERIC_OPERATORS = {"gt", "gte", "lt", "lte"}
+MATCH_CHOICES = ("any", "all")
+
+
+class RuleError(ValidationError):
+    """An audience rule is wrong; each message names the rule."""
+
+
+def empty_rules() -> dict:
+    return {
+        "everyone": False,
+        "match": "any",
+        "include_tags": [],
+        "exclude_tags": [],
+        "languages": [],
+        "conditions": [],
+    }
+
+
+def validate_rules(rules, *, check_tags: bool = False) -> dict:
+    """Return the rules in their canonical shape, or raise RuleError naming each wrong rule."""
+    if not isinstance(rules, dict):
+        raise RuleError("rules must be an object")
+    errors: list[str] = []
+    unknown = set(rules) - set(empty_rules())
+    if unknown:
+        errors.append(f"unknown rule(s): {', '.join(sorted(unknown))}")
+    clean = empty_rules()
+    clean["everyone"] = bool(rules.get("everyone", False))
+    match = rules.get("match") or "any"
+    if match not in MATCH_CHOICES:
+        errors.append(f"match: must be 'any' or 'all', not {match!r}")
+    clean["match"] = match
+    for field in ("include_tags", "exclude_tags", "languages"):
+        values = rules.get(field) or []
+        if not isinstance(values, list) or not all(isinstance(v, str) and v.strip() for v in values):
+            errors.append(f"{field}: must be a list of non-empty names")
+            continue
+        clean[field] = sorted({v.strip() for v in values})
+
+    conditions = rules.get("conditions") or []
+    if not isinstance(conditions, list):
+        errors.append("conditions: must be a list")
+        conditions = []
+    for number, condition in enumerate(conditions, start=1):
+        try:
+            clean["conditions"].append(_validate_condition(condition))
+        except RuleError as exc:
+            errors.extend(f"condition {number}: {message}" for message in exc.messages)
+
+    overlap = set(clean["include_tags"]) & set(clean["exclude_tags"])
+    if overlap:
+        errors.append(f"tags both included and excluded: {', '.join(sorted(overlap))}")
+    narrowing = clean["include_tags"] or clean["languages"] or clean["conditions"]
+    if clean["everyone"] and narrowing:
+        errors.append("'everyone subscribed' cannot be combined with tag, language or attribute rules")
+    if not clean["everyone"] and not narrowing:
+        # An empty rule set must not silently mean "everyone".
+        errors.append("choose at least one tag, language or attribute rule, or 'everyone subscribed'")
+    if check_tags and not errors:
+        from audiences.models import Tag
+
+        wanted = set(clean["include_tags"]) | set(clean["exclude_tags"])
+        missing = wanted - set(Tag.objects.filter(name__in=wanted).values_list("name", flat=True))
+        if missing:
+            errors.append(f"unknown tag(s): {', '.join(sorted(missing))}")
+    if errors:
+        raise RuleError(errors)
+    return clean
+
+
+def _validate_condition(condition) -> dict:
+    if not isinstance(condition, dict):
+        raise RuleError("must be an object with key, op and value")
+    key = normalize_key(str(condition.get("key") or ""))
+    op = condition.get("op")
+    value = condition.get("value")
+    if not key:
+        raise RuleError("attribute name is empty")
+    if op not in OPERATORS:
+        raise RuleError(f"{key}: unknown operator {op!r} (use one of {', '.join(OPERATORS)})")
+    label = f"{key} {OPERATORS[op]}"
+    if op in NUMERIC_OPERATORS:
+        value = coerce_value(value)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise RuleError(f"{label}: needs a number, got {condition.get('value')!r}")
+    elif op == "in":
+        if isinstance(value, str):
+            value = [part for part in value.split(",") if part.strip()]
+        if not isinstance(value, list) or not value:
+            raise RuleError(f"{label}: needs at least one value")
+        value = [coerce_value(v) for v in value]
+    elif op == "contains":
+        if not isinstance(value, str) or not value.strip():
+            raise RuleError(f"{label}: needs some text")
+        value = value.strip()
+    else:
+        value = coerce_value(value)
+        if value is None or value == "":
+            raise RuleError(f"{label}: needs a value")
+    return {"key": key, "op": op, "value": value}
+
+
+class JSONNumber(Func):
+    """attributes[key] as a number, NULL when it is missing or not a JSON number.
+
+    The type test keeps PostgreSQL from failing on a cast of "n/a" and keeps
+    SQLite from ranking text above every number.
+    """
+
+    output_field = FloatField()
+
+    def __init__(self, field: str, key: str):
+        super().__init__(F(field))
+        self.key = key
+
+    def as_postgresql(self, compiler, connection, **extra):
+        column, params = compiler.compile(self.source_expressions[0])
+        sql = f"(CASE WHEN jsonb_typeof({column} -> %s) = 'number' THEN ({column} ->> %s)::double precision END)"
+        return sql, (*params, self.key, *params, self.key)
+
+    def as_sqlite(self, compiler, connection, **extra):
+        column, params = compiler.compile(self.source_expressions[0])
+        path = compile_json_path([self.key])
+        sql = f"(CASE WHEN json_type({column}, %s) IN ('integer', 'real') THEN json_extract({column}, %s) END)"
+        return sql, (*params, path, *params, path)
+
+    def as_sql(self, compiler, connection, **extra):
+        from django.db.models.fields.json import KeyTextTransform
+        from django.db.models.functions import Cast
+
+        return compiler.compile(Cast(KeyTextTransform(self.key, *self.source_expressions), FloatField()))
+
+
+def _condition_q(condition: dict) -> Q:
+    key, op, value = condition["key"], condition["op"], condition["value"]
+    if op in NUMERIC_OPERATORS:
+        lhs = JSONNumber("attributes", key)
+        return Q(lhs.get_lookup(op)(lhs, value))
+    if op in ("eq", "in") and connection.vendor == "postgresql":
+        # jsonb containment can use the GIN index on attributes.
+        values = value if op == "in" else [value]
+        q = Q()
+        for v in values:
+            q |= Q(attributes__contains={key: v})
+        return q
+    lhs = KeyTransform(key, "attributes")
+    if op == "contains":
+        return Q(lhs.get_lookup("icontains")(lhs, value))
+    # KeyTransformIn JSON-encodes its values on every backend; a hand-built
+    # KeyTransformExact does not, so "equals" is "one of [value]".
+    return Q(lhs.get_lookup("in")(lhs, value if op == "in" else [value]))
+
+
+def _has_tags(names: list[str]) -> Exists:
+    from audiences.models import Contact
+
+    links = Contact.tags.through.objects.filter(contact_id=OuterRef("pk"), tag__name__in=names)
+    return Exists(links)
+
+
+def rules_q(rules: dict) -> Q:
+    """The rules as one Q over Contact (without the subscribed-only filter)."""
+    rules = validate_rules(rules)
+    q = Q()
+    if rules["include_tags"]:
+        if rules["match"] == "all":
+            for name in rules["include_tags"]:
+                q &= Q(_has_tags([name]))
+        else:
+            q &= Q(_has_tags(rules["include_tags"]))
+    if rules["languages"]:
+        q &= Q(language__in=rules["languages"])
+    for condition in rules["conditions"]:
+        q &= _condition_q(condition)
+    if rules["exclude_tags"]:
+        q &= ~Q(_has_tags(rules["exclude_tags"]))
+    return q
+
+
+def describe_rules(rules: dict) -> str:
+    """One line for the admin list: what the audience contains."""
+    rules = validate_rules(rules)
+    parts = []
+    if rules["everyone"]:
+        parts.append("everyone subscribed")
+    if rules["include_tags"]:
+        parts.append(f"tags {rules['match']} of {', '.join(rules['include_tags'])}")
+    if rules["languages"]:
+        parts.append(f"language in {', '.join(rules['languages'])}")
+    for c in rules["conditions"]:
+        parts.append(f"{c['key']} {OPERATORS[c['op']]} {c['value']!r}")
+    if rules["exclude_tags"]:
+        parts.append(f"not tagged {', '.join(rules['exclude_tags'])}")
+    return "; ".join(parts)
