@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class CampaignsConfig(AppConfig):
     name = "campaigns"
     verbose_name = "Campaigns"
+
+    def ready(self) -> None:
+        from campaigns.services import recipient_apply_status
+        from whatsapp.signals import status_received
+
+        status_received.connect(recipient_apply_status, dispatch_uid="campaigns.recipient_apply_status")

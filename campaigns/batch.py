@@ -1,0 +1,396 @@
+"""The send batch: the fair, quota-bound, crash-safe send of every running campaign's share.
+
+Order of work, each step a promise of DESIGN.md:
+1. housekeeping: stale claims -> unknown (never back to pending), scheduled
+   campaigns whose start came -> running, end date passed -> pending cancelled,
+   unsubscribed contacts -> skipped;
+2. rounds of: lock the quota, count what is left (24-hour window and calendar
+   day), split it by priority, claim due recipients in position order
+   (FOR UPDATE SKIP LOCKED), reserve their quota, commit them `queued`;
+3. send the round through the backend from a thread pool at up to
+   WHATSAPP_MAX_MPS, recording each outcome as soon as it is known;
+4. complete campaigns with nothing pending or queued, and say when to run
+   again if the 24-hour window (not the day) held the batch back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import queue
+import threading
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import close_old_connections, connection, connections, transaction
+from django.db.models import Exists, Min, OuterRef, Q
+from django.utils import timezone
+
+from audiences.models import Contact
+from campaigns import lifecycle
+from campaigns.models import Campaign, Recipient
+from campaigns.planning import Demand, continuation_at, parse_clock, retry_delay, split_quota
+from campaigns.quota import quota_frees_at, quota_lock, quota_release, quota_reserve, quota_usage
+from campaigns.rendering import build_components
+from campaigns.throttle import TokenBucket
+
+logger = logging.getLogger(__name__)
+
+C = Campaign.Status
+R = Recipient.Status
+LATER_DELAY = dt.timedelta(hours=24)
+
+
+@dataclass
+class BatchResult:
+    sent: int = 0
+    failed: int = 0
+    retry_later: int = 0
+    unknown: int = 0
+    skipped: int = 0
+    limit: int = 0
+    used_24h: int = 0
+    left: int = 0
+    campaigns: dict[int, int] = field(default_factory=dict)  # campaign id -> sent
+    paused: dict[int, str] = field(default_factory=dict)  # campaign id -> reason
+    continue_at: dt.datetime | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, outcome: str, campaign_id: int) -> None:
+        with self._lock:
+            setattr(self, outcome, getattr(self, outcome) + 1)
+            if outcome == "sent":
+                self.campaigns[campaign_id] = self.campaigns.get(campaign_id, 0) + 1
+
+    def as_dict(self) -> dict:
+        return {
+            "sent": self.sent,
+            "failed": self.failed,
+            "retry_later": self.retry_later,
+            "unknown": self.unknown,
+            "skipped": self.skipped,
+            "limit": self.limit,
+            "used_24h": self.used_24h,
+            "left": self.left,
+            "campaigns": {str(cid): n for cid, n in sorted(self.campaigns.items())},
+            "paused": {str(cid): reason for cid, reason in sorted(self.paused.items())},
+            "continue_at": self.continue_at.isoformat() if self.continue_at else None,
+        }
+
+
+@dataclass(frozen=True)
+class Claim:
+    recipient_id: int
+    campaign_id: int
+    phone: str
+    template_name: str
+    language: str
+    components: list
+    attempts: int
+    claimed_at: dt.datetime
+
+
+def batch_send(*, now: dt.datetime) -> BatchResult:
+    """Send every running campaign's share of what is left of the messaging limit at `now`.
+
+    Safe to run concurrently and as often as wanted: claims are committed
+    `queued` (with their quota) before any API call, so two batches never
+    send one recipient twice nor exceed the limit together.
+    """
+    result = BatchResult()
+    recipients_expire_leases(now=now)
+    _campaigns_start_due(now=now)
+    _campaigns_expire_ended(now=now)
+    result.skipped += _recipients_skip_unsubscribed()
+    chunk = _round_size()
+    while True:
+        claims = _claim_round(now=now, size=chunk)
+        if not claims:
+            break
+        _send_round(claims, now=now, result=result)
+    _campaigns_complete(now=now)
+    usage = quota_usage(now=now)
+    result.limit, result.used_24h, result.left = usage.limit, usage.used_24h, usage.left
+    result.continue_at = _continuation(now=now, usage=usage)
+    return result
+
+
+# --- 1. housekeeping -------------------------------------------------------
+
+
+def recipients_expire_leases(*, now: dt.datetime) -> int:
+    """queued rows claimed more than SEND_CLAIM_LEASE_MINUTES ago by a batch that died -> unknown.
+
+    Never back to pending: the request may have gone out. Their quota stays spent.
+    """
+    cutoff = now - dt.timedelta(minutes=settings.SEND_CLAIM_LEASE_MINUTES)
+    stale = Recipient.objects.filter(status=R.QUEUED, claimed_at__lt=cutoff)
+    moved = 0
+    for campaign_id in stale.values_list("campaign_id", flat=True).distinct().order_by():
+        ids = list(stale.filter(campaign_id=campaign_id).values_list("id", flat=True))
+        moved += lifecycle.recipients_move(campaign_id=campaign_id, ids=ids, old=R.QUEUED, new=R.UNKNOWN)
+    if moved:
+        logger.warning("%d claim(s) older than the lease turned unknown (a batch died mid-send)", moved)
+    return moved
+
+
+def _campaigns_start_due(*, now: dt.datetime) -> None:
+    Campaign.objects.filter(status=C.SCHEDULED, start_at__lte=now).update(status=C.RUNNING, updated_at=now)
+
+
+def _campaigns_expire_ended(*, now: dt.datetime) -> None:
+    ended = Campaign.objects.filter(status__in=[C.SCHEDULED, C.RUNNING, C.PAUSED], end_at__lte=now)
+    for campaign_id in ended.values_list("id", flat=True):
+        lifecycle.recipients_move(campaign_id=campaign_id, ids=None, old=R.PENDING, new=R.CANCELLED)
+
+
+def _recipients_skip_unsubscribed() -> int:
+    skipped = 0
+    for campaign_id in Campaign.objects.filter(status=C.RUNNING).values_list("id", flat=True):
+        ids = list(
+            Recipient.objects.filter(
+                campaign_id=campaign_id, status=R.PENDING, contact__subscription=Contact.Subscription.UNSUBSCRIBED
+            ).values_list("id", flat=True)
+        )
+        if ids:
+            skipped += lifecycle.recipients_move(campaign_id=campaign_id, ids=ids, old=R.PENDING, new=R.SKIPPED)
+    return skipped
+
+
+# --- 2. claims -------------------------------------------------------------
+
+
+def _round_size() -> int:
+    """Claims per round: about a minute of sending, well inside the claim lease."""
+    mps = settings.WHATSAPP_MAX_MPS
+    return max(100, int(mps * 60)) if mps > 0 else 5000
+
+
+def _due(campaign_id: int, now: dt.datetime):
+    """Pending, due, contact still subscribed, in send order. Never filtered by estimated_send_date."""
+    return (
+        Recipient.objects.filter(
+            campaign_id=campaign_id, status=R.PENDING, contact__subscription=Contact.Subscription.SUBSCRIBED
+        )
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .order_by("position")
+    )
+
+
+def _claim_round(*, now: dt.datetime, size: int) -> list[Claim]:
+    """Reserve quota and claim recipients for one round, committed `queued` before any send."""
+    with transaction.atomic():
+        quota_lock()
+        usage = quota_usage(now=now)
+        left = min(usage.left, size)
+        if left <= 0:
+            return []
+        running = list(Campaign.objects.filter(status=C.RUNNING, start_at__lte=now).select_related("template"))
+        demands = []
+        for campaign in running:
+            cap_left = left
+            if campaign.daily_cap:
+                cap_left = min(left, campaign.daily_cap - usage.by_campaign_today.get(campaign.pk, 0))
+            if cap_left <= 0:
+                continue
+            due = _due(campaign.pk, now)[:cap_left].count()
+            demands.append(Demand(campaign.pk, campaign.priority, due))
+        shares = split_quota(left, demands)
+        claims: list[Claim] = []
+        by_id = {campaign.pk: campaign for campaign in running}
+        for campaign_id, n in sorted(shares.items()):
+            if n <= 0:
+                continue
+            ids = list(
+                _due(campaign_id, now)
+                .select_for_update(skip_locked=True, of=("self",))
+                .values_list("id", flat=True)[:n]
+            )
+            moved = lifecycle.recipients_move(
+                campaign_id=campaign_id, ids=ids, old=R.PENDING, new=R.QUEUED, claimed_at=now, queued_at=now
+            )
+            if moved != len(ids):  # cannot happen under the lock; never reserve for rows we did not claim
+                ids = list(
+                    Recipient.objects.filter(id__in=ids, status=R.QUEUED, claimed_at=now).values_list("id", flat=True)
+                )
+            quota_reserve(now=now, campaign_id=campaign_id, recipient_ids=ids)
+            campaign = by_id[campaign_id]
+            for recipient in Recipient.objects.filter(id__in=ids).select_related("contact").order_by("position"):
+                claims.append(
+                    Claim(
+                        recipient_id=recipient.pk,
+                        campaign_id=campaign_id,
+                        phone=recipient.phone,
+                        template_name=campaign.template.name,
+                        language=campaign.template.language,
+                        components=build_components(
+                            template=campaign.template,
+                            parameters=campaign.parameters,
+                            header_media_url=campaign.header_media_url,
+                            contact=recipient.contact,
+                        ),
+                        attempts=recipient.attempts,
+                        claimed_at=now,
+                    )
+                )
+    return claims
+
+
+# --- 3. sending --------------------------------------------------------------
+
+
+def _send_round(claims: list[Claim], *, now: dt.datetime, result: BatchResult) -> None:
+    from whatsapp.backends import get_backend
+
+    backend = get_backend()
+    throttle = TokenBucket(settings.WHATSAPP_MAX_MPS)
+    stopped: dict[int, str] = {}
+    work: queue.SimpleQueue[Claim] = queue.SimpleQueue()
+    for claim in claims:
+        work.put(claim)
+
+    def drain() -> None:
+        while True:
+            try:
+                claim = work.get_nowait()
+            except queue.Empty:
+                return
+            _send_one(claim, backend=backend, throttle=throttle, now=now, result=result, stopped=stopped)
+
+    threads = settings.WHATSAPP_SEND_THREADS
+    if threads <= 1 or len(claims) == 1 or connection.in_atomic_block:
+        # Inside a caller's transaction other connections could not see the claims: send inline.
+        drain()
+        return
+
+    def worker() -> None:
+        try:
+            drain()
+        finally:
+            connections.close_all()  # each thread's own connection, closed at its end
+
+    pool = [threading.Thread(target=worker, name=f"send-{i}") for i in range(min(threads, len(claims)))]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    close_old_connections()
+
+
+def _send_one(claim: Claim, *, backend, throttle: TokenBucket, now, result: BatchResult, stopped: dict) -> None:
+    from whatsapp.errors import ErrorKind, WhatsAppError
+
+    if claim.campaign_id in stopped:
+        _release(claim, now=now)
+        result.add("retry_later", claim.campaign_id)
+        return
+    throttle.acquire()
+    try:
+        sent = backend.send_template(
+            claim.phone, claim.template_name, claim.language, claim.components, tracker=str(claim.recipient_id)
+        )
+    except WhatsAppError as exc:
+        outcome = _record_error(claim, exc, now=now, stopped=stopped)
+        result.add(outcome, claim.campaign_id)
+        if exc.kind == ErrorKind.STOP_CAMPAIGN:
+            result.paused[claim.campaign_id] = exc.reason
+    except Exception:
+        # Not a WhatsApp answer: the request may have gone out, so never resend it automatically.
+        logger.exception("send to recipient %s ended without an answer; marked unknown", claim.recipient_id)
+        lifecycle.recipient_advance(recipient_id=claim.recipient_id, status=R.UNKNOWN, at=now, only_from={R.QUEUED})
+        result.add("unknown", claim.campaign_id)
+    else:
+        lifecycle.recipient_advance(recipient_id=claim.recipient_id, status=R.SENT, at=now, message_id=sent.message_id)
+        result.add("sent", claim.campaign_id)
+
+
+def _error_fields(exc) -> dict:
+    return {
+        "error_code": exc.code,
+        "error_title": (exc.title or "")[:255],
+        "error_details": exc.details or "",
+        "error_reason": exc.reason,
+    }
+
+
+def _record_error(claim: Claim, exc, *, now: dt.datetime, stopped: dict) -> str:
+    """Record a refused or unanswered send by its kind; returns the BatchResult field it counts in."""
+    from audiences.services import contact_unsubscribe
+    from whatsapp.errors import ErrorKind
+
+    kind = exc.kind
+    if kind == ErrorKind.UNKNOWN_OUTCOME:
+        lifecycle.recipient_advance(
+            recipient_id=claim.recipient_id, status=R.UNKNOWN, at=now, only_from={R.QUEUED}, error=_error_fields(exc)
+        )
+        return "unknown"
+    with transaction.atomic():
+        # Refused before being accepted: the limit did not count it.
+        quota_release(recipient_id=claim.recipient_id, reserved_at=claim.claimed_at)
+        if kind in (ErrorKind.TRANSIENT, ErrorKind.LATER):
+            attempts = claim.attempts + 1
+            if attempts >= settings.SEND_MAX_ATTEMPTS:
+                _move(claim, R.FAILED, attempts=attempts, failed_at=now, **_error_fields(exc))
+                return "failed"
+            delay = LATER_DELAY if kind == ErrorKind.LATER else retry_delay(attempts)
+            _move(claim, R.PENDING, attempts=attempts, next_attempt_at=now + delay, **_error_fields(exc))
+            return "retry_later"
+        if kind == ErrorKind.STOP_CAMPAIGN:
+            stopped[claim.campaign_id] = exc.reason
+            Campaign.objects.filter(pk=claim.campaign_id, status__in=[C.RUNNING, C.SCHEDULED]).update(
+                status=C.PAUSED, pause_reason=exc.reason, updated_at=now
+            )
+            _move(claim, R.PENDING, **_error_fields(exc))
+            return "retry_later"
+        _move(claim, R.FAILED, attempts=claim.attempts + 1, failed_at=now, **_error_fields(exc))
+    if kind == ErrorKind.OPT_OUT:
+        contact_unsubscribe(phone=claim.phone, reason=Contact.SubscriptionReason.API_ERROR_131050, at=now)
+    return "failed"
+
+
+def _move(claim: Claim, new: str, **changes) -> int:
+    return lifecycle.recipients_move(
+        campaign_id=claim.campaign_id, ids=[claim.recipient_id], old=R.QUEUED, new=new, **changes
+    )
+
+
+def _release(claim: Claim, *, now: dt.datetime) -> None:
+    """A claim of a campaign paused mid-round goes back to pending with its quota."""
+    with transaction.atomic():
+        if _move(claim, R.PENDING):
+            quota_release(recipient_id=claim.recipient_id, reserved_at=claim.claimed_at)
+
+
+# --- 4. completion and continuation ----------------------------------------
+
+
+def _campaigns_complete(*, now: dt.datetime) -> None:
+    """Running campaigns with nothing pending or queued (retries are pending) are completed."""
+    open_rows = Recipient.objects.filter(campaign=OuterRef("pk"), status__in=[R.PENDING, R.QUEUED])
+    Campaign.objects.filter(status=C.RUNNING).exclude(Exists(open_rows)).update(status=C.COMPLETED, updated_at=now)
+    ended = Q(end_at__lte=now) & Q(status=C.SCHEDULED)
+    Campaign.objects.filter(ended).exclude(Exists(open_rows)).update(status=C.COMPLETED, updated_at=now)
+
+
+def _continuation(*, now: dt.datetime, usage) -> dt.datetime | None:
+    """When to run again today: the window (not the day) held us back, or a retry comes due."""
+    if usage.left_today <= 0:
+        return None
+    running = Campaign.objects.filter(status=C.RUNNING, start_at__lte=now).values_list("id", flat=True)
+    waiting = Recipient.objects.filter(
+        campaign_id__in=list(running), status=R.PENDING, contact__subscription=Contact.Subscription.SUBSCRIBED
+    )
+    frees_at = None
+    if usage.left_in_window <= 0:
+        due = waiting.filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))[: usage.left_today].count()
+        if due:
+            frees_at = quota_frees_at(now=now, needed=min(due, usage.left_today))
+    retry_at = waiting.filter(next_attempt_at__gt=now).aggregate(m=Min("next_attempt_at"))["m"]
+    return continuation_at(
+        now=now,
+        frees_at=frees_at,
+        retry_at=retry_at,
+        start=parse_clock(settings.SEND_WINDOW_START),
+        end=parse_clock(settings.SEND_WINDOW_END),
+        tz=timezone.get_current_timezone(),
+    )

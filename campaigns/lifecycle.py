@@ -1,0 +1,128 @@
+"""A recipient's status precedence and the campaign counters that follow it (Promises 4 and 5).
+
+Every recipient status change goes through this module, so the counters move
+exactly when a row really changed, by F() expressions in the same transaction.
+
+Precedence (a status never moves backwards):
+    pending, skipped, cancelled < queued < unknown < sent < failed < delivered < read
+`failed` ranks above `sent` so that a failure can land after sent/unknown/queued,
+and a (rare) delivered or read for the same message still wins: applying a set
+of events in any order ends in the same state. Each event's timestamp is kept
+as the earliest seen for its column, for the same reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import transaction
+from django.db.models import F
+
+from campaigns.models import Campaign, Recipient
+
+S = Recipient.Status
+
+RANK = {
+    S.PENDING: 0,
+    S.SKIPPED: 0,
+    S.CANCELLED: 0,
+    S.QUEUED: 1,
+    S.UNKNOWN: 2,
+    S.SENT: 3,
+    S.FAILED: 4,
+    S.DELIVERED: 5,
+    S.READ: 6,
+}
+
+# Which recipient statuses each campaign counter counts.
+COUNTED = {
+    "pending": {S.PENDING},
+    "queued": {S.QUEUED},
+    "sent": {S.SENT, S.DELIVERED, S.READ},
+    "delivered": {S.DELIVERED, S.READ},
+    "read": {S.READ},
+    "failed": {S.FAILED},
+    "skipped": {S.SKIPPED},
+    "unknown": {S.UNKNOWN},
+    "cancelled": {S.CANCELLED},
+}
+
+# Timestamps an event sets (the earliest wins): a read with no delivered also sets delivered_at.
+TIMESTAMPS = {
+    S.SENT: ("sent_at",),
+    S.DELIVERED: ("delivered_at", "sent_at"),
+    S.READ: ("read_at", "delivered_at", "sent_at"),
+    S.FAILED: ("failed_at",),
+    S.UNKNOWN: (),
+}
+
+
+def counter_deltas(old: str, new: str, n: int = 1) -> dict[str, int]:
+    """How the campaign counters change when `n` recipients move from `old` to `new`."""
+    deltas = {}
+    for counter, statuses in COUNTED.items():
+        delta = (new in statuses) - (old in statuses)
+        if delta:
+            deltas[counter] = delta * n
+    return deltas
+
+
+def campaign_bump(*, campaign_id: int, deltas: dict[str, int]) -> None:
+    """Apply counter deltas with F() (never read-modify-write); call in the transaction that moved the rows."""
+    if deltas:
+        Campaign.objects.filter(pk=campaign_id).update(**{name: F(name) + delta for name, delta in deltas.items()})
+
+
+def recipients_move(*, campaign_id: int, ids: list[int] | None, old: str, new: str, **changes) -> int:
+    """Set-based move of a campaign's recipients from `old` to `new` (only rows still in `old`); returns how many."""
+    with transaction.atomic():
+        rows = Recipient.objects.filter(campaign_id=campaign_id, status=old)
+        if ids is not None:
+            rows = rows.filter(id__in=ids)
+        moved = rows.update(status=new, **changes)
+        campaign_bump(campaign_id=campaign_id, deltas=counter_deltas(old, new, moved))
+    return moved
+
+
+def recipient_advance(
+    *,
+    recipient_id: int,
+    status: str,
+    at: dt.datetime,
+    message_id: str | None = None,
+    error: dict | None = None,
+    only_from: set[str] | None = None,
+) -> bool:
+    """Move one recipient forward to `status` if it ranks higher; record `at` and the error either way.
+
+    Returns True when the status changed (and the counters moved). Duplicates
+    and stale events change nothing but may fill an earlier timestamp.
+    """
+    with transaction.atomic():
+        row = (
+            Recipient.objects.select_for_update()
+            .filter(pk=recipient_id)
+            .values("status", "campaign_id", "message_id", *{c for cols in TIMESTAMPS.values() for c in cols})
+            .first()
+        )
+        if row is None:
+            return False
+        old = row["status"]
+        moves = RANK[status] > RANK[old] and (only_from is None or old in only_from)
+        changes: dict = {}
+        if moves:
+            changes["status"] = status
+        for column in TIMESTAMPS.get(status, ()):
+            if row[column] is None or at < row[column]:
+                changes[column] = at
+        if message_id and not row["message_id"]:
+            changes["message_id"] = message_id
+        if error and (moves or status == S.FAILED):
+            changes.update(error)
+        if not changes:
+            return False
+        updated = Recipient.objects.filter(pk=recipient_id, status=old).update(**changes)
+        if updated and moves:
+            campaign_bump(campaign_id=row["campaign_id"], deltas=counter_deltas(old, status))
+            return True
+    return False

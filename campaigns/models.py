@@ -1,0 +1,148 @@
+"""Campaigns, their recipients (the outbox, one row per message) and the quota ledger.
+
+Models hold data and constraints; every state change lives in services.py
+(conditional UPDATEs that name the states they move from).
+"""
+
+from __future__ import annotations
+
+from django.core.validators import MinValueValidator
+from django.db import models
+
+
+class Campaign(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft"
+        SCHEDULED = "scheduled"
+        RUNNING = "running"
+        PAUSED = "paused"
+        COMPLETED = "completed"
+        CANCELLED = "cancelled"
+
+    name = models.CharField(max_length=200)
+    template = models.ForeignKey("whatsapp.MessageTemplate", on_delete=models.PROTECT, related_name="campaigns")
+    parameters = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="One value per body placeholder, in order. Placeholders: {{contact.first_name}}, "
+        "{{contact.name}}, {{contact.phone}}, {{contact.attributes.city}}; {{contact.first_name|there}} "
+        "gives a default.",
+    )
+    header_media_url = models.URLField(blank=True, help_text="For templates with an image/video/document header.")
+    audience = models.ForeignKey("audiences.Audience", on_delete=models.PROTECT, related_name="campaigns")
+    priority = models.PositiveIntegerField(
+        default=1, validators=[MinValueValidator(1)], help_text="Share of the daily limit, relative to others."
+    )
+    start_at = models.DateTimeField(null=True, blank=True)
+    end_at = models.DateTimeField(null=True, blank=True, help_text="What is still pending then is cancelled.")
+    daily_cap = models.PositiveIntegerField(null=True, blank=True, help_text="At most this many messages a day.")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    pause_reason = models.TextField(blank=True)
+    estimated_completion_date = models.DateField(null=True, blank=True)
+
+    # Counters, kept equal to a recount of the recipient rows (campaign_recount).
+    total = models.PositiveIntegerField(default=0)
+    pending = models.IntegerField(default=0)
+    queued = models.IntegerField(default=0)
+    sent = models.IntegerField(default=0)  # sent, delivered or read
+    delivered = models.IntegerField(default=0)  # delivered or read
+    read = models.IntegerField(default=0)
+    failed = models.IntegerField(default=0)
+    skipped = models.IntegerField(default=0)
+    unknown = models.IntegerField(default=0)
+    cancelled = models.IntegerField(default=0)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Recipient(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        QUEUED = "queued"
+        SENT = "sent"
+        DELIVERED = "delivered"
+        READ = "read"
+        FAILED = "failed"
+        SKIPPED = "skipped"
+        CANCELLED = "cancelled"
+        UNKNOWN = "unknown"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="recipients")
+    contact = models.ForeignKey("audiences.Contact", on_delete=models.CASCADE, related_name="campaign_recipients")
+    phone = models.CharField(max_length=20)
+    position = models.PositiveIntegerField(default=0)
+    estimated_send_date = models.DateField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    message_id = models.CharField(max_length=128, null=True, blank=True, unique=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    error_code = models.IntegerField(null=True, blank=True)
+    error_title = models.CharField(max_length=255, blank=True)
+    error_details = models.TextField(blank=True)
+    error_reason = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["campaign", "phone"], name="campaigns_recipient_one_per_phone")]
+        indexes = [
+            # The claim: WHERE campaign = ? AND status = 'pending' ORDER BY position.
+            models.Index(fields=["campaign", "status", "position"], name="campaigns_rcpt_claim"),
+            # The lease sweep: queued rows whose claim is old.
+            models.Index(fields=["status", "claimed_at"], name="campaigns_rcpt_lease"),
+            # Admin filters.
+            models.Index(fields=["campaign", "error_code"], name="campaigns_rcpt_error"),
+            models.Index(fields=["phone"], name="campaigns_rcpt_phone"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.phone} ({self.status})"
+
+
+class QuotaLock(models.Model):
+    """One row per sender (the business portfolio): locked FOR UPDATE while the quota is counted and reserved.
+
+    Holding it serialises reservations, so two batches can never both see the
+    same free capacity: the count-then-insert is race-free.
+    """
+
+    name = models.CharField(max_length=50, unique=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class QuotaReservation(models.Model):
+    """The quota ledger: one row per message the limit counts (claimed for sending, or a test send).
+
+    Inserted in the claim's transaction before the API call; deleted only when
+    the API refused the message before accepting it. `day` is the calendar day
+    in TIME_ZONE, for the per-day and per-campaign breakdown.
+    """
+
+    sender = models.CharField(max_length=50, default="default")
+    campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    recipient = models.ForeignKey(Recipient, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reserved_at = models.DateTimeField()
+    day = models.DateField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["sender", "reserved_at"], name="campaigns_quota_window"),
+            models.Index(fields=["sender", "day", "campaign"], name="campaigns_quota_day"),
+            models.Index(fields=["recipient"], name="campaigns_quota_recipient"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sender} {self.reserved_at:%Y-%m-%d %H:%M:%S}"

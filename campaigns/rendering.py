@@ -1,0 +1,53 @@
+"""Per-recipient template parameters, resolved at send time from the contact.
+
+A campaign's parameters are strings with placeholders: `{{contact.first_name}}`,
+`{{contact.name}}`, `{{contact.phone}}`, `{{contact.language}}`,
+`{{contact.attributes.city}}`; `{{contact.first_name|there}}` falls back to
+"there" when the value is empty. Anything else is literal text.
+"""
+
+from __future__ import annotations
+
+import re
+
+PLACEHOLDER = re.compile(r"\{\{\s*contact\.([\w.]+)\s*(?:\|([^}]*))?\}\}")
+CONTACT_FIELDS = frozenset({"first_name", "name", "phone", "language"})
+
+
+def _lookup(contact, path: str) -> str:
+    head, _, rest = path.partition(".")
+    if head == "attributes":
+        value = (getattr(contact, "attributes", None) or {}) if contact is not None else {}
+        for key in rest.split(".") if rest else []:
+            value = value.get(key) if isinstance(value, dict) else None
+        return "" if value is None or isinstance(value, dict) else str(value)
+    if head in CONTACT_FIELDS and not rest and contact is not None:
+        return str(getattr(contact, head, "") or "")
+    return ""
+
+
+def resolve_parameter(value: str, contact) -> str:
+    def substitute(match: re.Match) -> str:
+        resolved = _lookup(contact, match.group(1))
+        return resolved if resolved else (match.group(2) or "").strip()
+
+    return PLACEHOLDER.sub(substitute, str(value))
+
+
+def resolve_parameters(parameters: list[str], contact) -> list[str]:
+    return [resolve_parameter(value, contact) for value in parameters or []]
+
+
+def build_components(*, template, parameters: list[str], header_media_url: str, contact) -> list[dict]:
+    """The Cloud API `components` of one message: a media header if set, then the body's text parameters."""
+    components: list[dict] = []
+    header_format = getattr(template, "header_format", "") or ""
+    if header_media_url and header_format in {"IMAGE", "VIDEO", "DOCUMENT"}:
+        media_type = header_format.lower()
+        components.append(
+            {"type": "header", "parameters": [{"type": media_type, media_type: {"link": header_media_url}}]}
+        )
+    values = resolve_parameters(parameters, contact)
+    if values:
+        components.append({"type": "body", "parameters": [{"type": "text", "text": value} for value in values]})
+    return components
