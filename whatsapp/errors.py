@@ -5,6 +5,7 @@ Errors are decided by `code` (and `error_data.details`), never by title.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 
@@ -96,10 +97,13 @@ class WhatsAppError(Exception):
         except (TypeError, ValueError):
             code = None
         error_data = error.get("error_data") if isinstance(error.get("error_data"), dict) else {}
+        message = str(error.get("message") or "")
+        # The Graph API has no title field on most errors: its message minus the "(#code) " prefix is the title.
+        title = error.get("error_user_title") or error.get("title") or re.sub(r"^\(#\d+\)\s*", "", message)
         return cls(
-            error.get("message") or "",
+            message,
             code=code,
-            title=error.get("error_user_title") or error.get("title") or error.get("type") or "",
+            title=title,
             details=error_data.get("details") or error.get("error_user_msg") or "",
             http_status=http_status,
         )

@@ -50,3 +50,41 @@ def post_webhook(client):
         return client.generic("POST", url, raw, content_type="application/json", headers=headers, **extra)
 
     return post
+
+
+@pytest.fixture
+def sandbox():
+    """A running Cloud API sandbox on a free port, no webhooks (tests that want them pass webhook_url)."""
+    from whatsapp.sandbox import SandboxServer
+
+    servers = []
+
+    def start(**options):
+        options.setdefault("webhook_url", None)
+        options.setdefault("app_secret", payloads.TEST_APP_SECRET)
+        options.setdefault("access_token", "test-access-token")
+        options.setdefault("seed", 4)
+        options.setdefault("batch_wait_ms", 5)
+        server = SandboxServer(**options).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def cloud_backend(settings):
+    """Point the Cloud API backend at a sandbox: `cloud_backend(sandbox_server)` returns the configured backend."""
+    from whatsapp.backends import get_backend
+
+    def configure(server_or_url, **overrides):
+        url = server_or_url if isinstance(server_or_url, str) else server_or_url.url
+        settings.WHATSAPP_BACKEND = "whatsapp.backends.cloud.CloudAPIBackend"
+        settings.WHATSAPP_API_BASE_URL = url
+        for name, value in overrides.items():
+            setattr(settings, name, value)
+        return get_backend()
+
+    return configure

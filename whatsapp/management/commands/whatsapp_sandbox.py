@@ -1,0 +1,58 @@
+"""Run the local WhatsApp Cloud API sandbox (see whatsapp/sandbox.py)."""
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from whatsapp.sandbox import SandboxServer
+
+
+class Command(BaseCommand):
+    help = "Serve a local stand-in for the WhatsApp Cloud API that posts signed status webhooks back."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8025)
+        parser.add_argument("--webhook-url", default="http://127.0.0.1:8000/whatsapp/webhook/")
+        parser.add_argument("--latency-ms", type=float, default=50)
+        parser.add_argument("--fail-rate", type=float, default=0.05, help="share of sends that fail (0..1)")
+        parser.add_argument("--rate-limit-mps", type=float, default=80, help="above it: HTTP 429, code 130429")
+        parser.add_argument("--read-rate", type=float, default=0.7)
+        parser.add_argument("--timeout-rate", type=float, default=0.0, help="accept, then answer too late")
+        parser.add_argument("--hang-seconds", type=float, default=None, help="default: the client's read timeout + 1")
+        parser.add_argument("--shuffle-rate", type=float, default=0.0)
+        parser.add_argument("--duplicate-rate", type=float, default=0.0)
+        parser.add_argument("--status-delay-ms", type=float, default=1000, help="between sent, delivered and read")
+        parser.add_argument("--seed", type=int, default=None)
+
+    def handle(self, *args, **options):
+        if not settings.WHATSAPP_APP_SECRET:
+            raise CommandError("WHATSAPP_APP_SECRET is not set: the sandbox signs its webhooks with it")
+        hang = options["hang_seconds"]
+        sandbox = SandboxServer(
+            webhook_url=options["webhook_url"] or None,
+            app_secret=settings.WHATSAPP_APP_SECRET,
+            access_token=settings.WHATSAPP_ACCESS_TOKEN or None,
+            api_version=settings.WHATSAPP_API_VERSION,
+            phone_number_id=settings.WHATSAPP_PHONE_NUMBER_ID or "100000000000001",
+            waba_id=settings.WHATSAPP_BUSINESS_ACCOUNT_ID or "200000000000002",
+            host=options["host"],
+            port=options["port"],
+            latency_ms=options["latency_ms"],
+            fail_rate=options["fail_rate"],
+            rate_limit_mps=options["rate_limit_mps"] or None,
+            read_rate=options["read_rate"],
+            timeout_rate=options["timeout_rate"],
+            hang_seconds=hang if hang is not None else settings.WHATSAPP_READ_TIMEOUT + 1,
+            shuffle_rate=options["shuffle_rate"],
+            duplicate_rate=options["duplicate_rate"],
+            status_delay_ms=options["status_delay_ms"],
+            seed=options["seed"],
+        )
+        self.stdout.write(
+            f"WhatsApp sandbox on {sandbox.url} (set WHATSAPP_API_BASE_URL to it); "
+            f"webhooks to {options['webhook_url']}. Ctrl-C to stop."
+        )
+        try:
+            sandbox.serve_forever()
+        except KeyboardInterrupt:
+            self.stdout.write("sandbox stopped")

@@ -1,0 +1,487 @@
+"""A local stand-in for the WhatsApp Cloud API (stdlib only), for the demo, tests and benchmarks.
+
+`SandboxServer` speaks the send endpoint (`POST /{version}/{phone_number_id}/messages`)
+and the template list (`GET /{version}/{waba_id}/message_templates`) over real
+HTTP, answers with real-shaped bodies and errors, and posts signed status
+webhooks back (sent -> delivered -> read, or failed) from a background
+dispatcher that batches whatever has piled up into one POST, like Meta does.
+
+    with SandboxServer(webhook_url=..., app_secret=...) as sandbox:   # port 0: a free port
+        ... point WHATSAPP_API_BASE_URL at sandbox.url ...
+        sandbox.wait_idle(timeout=10)                                  # every queued webhook posted
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import heapq
+import hmac
+import itertools
+import json
+import logging
+import random
+import re
+import threading
+import time
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+logger = logging.getLogger(__name__)
+
+# (HTTP status, code, title, details): refused at send time, like Meta's synchronous errors.
+SYNC_ERRORS = [
+    (500, 131000, "Something went wrong", "Message failed to send because of an unknown error."),
+    (400, 131056, "(Business Account, Consumer Account) pair rate limit hit", "Too many messages to this user."),
+    (400, 131026, "Message undeliverable", "Unable to deliver message to this recipient."),
+]
+# (code, title, details): accepted, then a `failed` status webhook, like Meta's asynchronous errors.
+WEBHOOK_ERRORS = [
+    (131026, "Message undeliverable", "Message Undeliverable."),
+    (131049, "This message was not delivered to maintain healthy ecosystem engagement.", "Held for ecosystem health"),
+    (
+        130472,
+        "User's number is part of an experiment",
+        "Failed to send message because this user's phone number is part of an experiment",
+    ),  # fmt: skip
+    (131050, "Unable to deliver the marketing message", "The user has stopped marketing messages from you."),
+]
+
+TEMPLATES = [
+    {"name": "hello_world", "language": "en_US", "category": "UTILITY", "status": "APPROVED",
+     "quality_score": {"score": "GREEN"}, "id": "900000000000001",
+     "components": [{"type": "HEADER", "format": "TEXT", "text": "Hello World"},
+                    {"type": "BODY", "text": "Welcome and congratulations!! This message demonstrates your ability "
+                     "to send a WhatsApp message notification from the Cloud API."},
+                    {"type": "FOOTER", "text": "WhatsApp Business Platform sample message"}]},
+    {"name": "spring_sale", "language": "en_US", "category": "MARKETING", "status": "APPROVED",
+     "quality_score": {"score": "GREEN"}, "id": "900000000000002",
+     "components": [{"type": "HEADER", "format": "TEXT", "text": "Spring sale, {{1}}!",
+                     "example": {"header_text": ["Ana"]}},
+                    {"type": "BODY", "text": "Hi {{1}}, everything in our {{2}} store is 20% off this week.",
+                     "example": {"body_text": [["Ana", "Lisbon"]]}},
+                    {"type": "FOOTER", "text": "Not interested? Tap Stop promotions"},
+                    {"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": "Stop promotions"}]}]},
+    {"name": "new_collection", "language": "en_US", "category": "MARKETING", "status": "APPROVED",
+     "quality_score": {"score": "YELLOW"}, "id": "900000000000003",
+     "components": [{"type": "HEADER", "format": "IMAGE", "example": {"header_handle": ["https://example.com/a.jpg"]}},
+                    {"type": "BODY", "text": "{{1}}, our new collection is here.", "example": {"body_text": [["Ana"]]}},
+                    {"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": "Stop promotions"}]}]},
+    {"name": "order_update", "language": "pt_BR", "category": "UTILITY", "status": "APPROVED",
+     "quality_score": {"score": "GREEN"}, "id": "900000000000004",
+     "components": [{"type": "BODY", "text": "Olá {{1}}, seu pedido {{2}} foi enviado.",
+                     "example": {"body_text": [["Ana", "A-1001"]]}}]},
+    {"name": "winter_promo", "language": "en_US", "category": "MARKETING", "status": "PAUSED",
+     "quality_score": {"score": "RED"}, "id": "900000000000005",
+     "components": [{"type": "BODY", "text": "Winter deals for {{1}}.", "example": {"body_text": [["Ana"]]}}]},
+]  # fmt: skip
+
+E164_DIGITS = re.compile(r"^\+?\d{6,15}$")
+
+
+def sign(body: bytes, secret: str) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def graph_error(code: int, message: str, details: str = "", *, type_: str = "OAuthException") -> dict:
+    """An error body shaped like the Graph API's."""
+    error = {"message": f"(#{code}) {message}", "type": type_, "code": code, "fbtrace_id": "A" + "x" * 22}
+    error["error_data"] = {"messaging_product": "whatsapp", "details": details or message}
+    return {"error": error}
+
+
+class SandboxServer:
+    """The Cloud API stand-in. Start on port 0 for a free port; `url` is what WHATSAPP_API_BASE_URL should be."""
+
+    def __init__(
+        self,
+        *,
+        webhook_url: str | None,
+        app_secret: str,
+        access_token: str | None = None,  # None: any bearer token is accepted (but one is required)
+        api_version: str = "v23.0",
+        phone_number_id: str = "100000000000001",
+        waba_id: str = "200000000000002",
+        display_phone_number: str = "15550001111",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        latency_ms: float = 0,
+        fail_rate: float = 0.0,
+        rate_limit_mps: float | None = None,
+        read_rate: float = 0.7,
+        timeout_rate: float = 0.0,
+        hang_seconds: float = 30.0,
+        shuffle_rate: float = 0.0,
+        duplicate_rate: float = 0.0,
+        status_delay_ms: float = 0,
+        batch_max: int = 100,
+        batch_wait_ms: float = 20,
+        templates_page_size: int = 2,
+        seed: int | None = None,
+    ):
+        self.webhook_url = webhook_url
+        self.app_secret = app_secret
+        self.access_token = access_token
+        self.api_version = api_version
+        self.phone_number_id = phone_number_id
+        self.waba_id = waba_id
+        self.display_phone_number = display_phone_number
+        self.latency = latency_ms / 1000
+        self.fail_rate = fail_rate
+        self.rate_limit_mps = rate_limit_mps
+        self.read_rate = read_rate
+        self.timeout_rate = timeout_rate
+        self.hang_seconds = hang_seconds
+        self.shuffle_rate = shuffle_rate
+        self.duplicate_rate = duplicate_rate
+        self.status_delay = status_delay_ms / 1000
+        self.batch_max = batch_max
+        self.batch_wait = batch_wait_ms / 1000
+        self.templates_page_size = templates_page_size
+        self.random = random.Random(seed)  # noqa: S311 (a simulation, not security)
+        self._random_lock = threading.Lock()
+        self._sequence = itertools.count()
+        # What happened, for tests and the console.
+        self.accepted: list[dict] = []
+        self.refused: list[dict] = []
+        self.webhook_posts: list[tuple[int, int]] = []  # (HTTP status or 0 for no answer, number of statuses)
+        # The webhook queue: a heap of (due, sequence, status dict).
+        self._queue: list[tuple[float, int, dict]] = []
+        self._in_flight = 0
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._rate_window: list[float] = []
+        self._rate_lock = threading.Lock()
+        self.httpd = ThreadingHTTPServer((host, port), _handler_for(self))
+        self.httpd.daemon_threads = True
+        self._threads: list[threading.Thread] = []
+
+    # --- lifecycle ----------------------------------------------------------
+    @property
+    def port(self) -> int:
+        return self.httpd.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.httpd.server_address[0]}:{self.port}"
+
+    def start(self) -> SandboxServer:
+        serve = (self.httpd.serve_forever, (0.05,))
+        for (target, args), name in ((serve, "sandbox-http"), ((self._dispatch_forever, ()), "sandbox-webhooks")):
+            thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def serve_forever(self) -> None:
+        """Run in the foreground (the management command) until interrupted."""
+        self.start()
+        try:
+            while not self._stop.wait(3600):
+                pass
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        for thread in self._threads:
+            thread.join(timeout=10)
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def wait_idle(self, timeout: float = 10) -> bool:
+        """Wait until every queued status has been posted (or given up on). True when idle."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._queue or self._in_flight:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+        return True
+
+    # --- decisions (seeded) ---------------------------------------------------
+    def _chance(self, rate: float) -> bool:
+        if rate <= 0:
+            return False
+        with self._random_lock:
+            return self.random.random() < rate
+
+    def _choice(self, items):
+        with self._random_lock:
+            return self.random.choice(items)
+
+    def new_message_id(self, to: str) -> str:
+        with self._random_lock:
+            noise = self.random.getrandbits(96).to_bytes(12, "big")
+        raw = b"\x15\x02\x00\x11\x18\x12" + to.encode() + noise
+        return "wamid." + base64.b64encode(raw).decode().rstrip("=")
+
+    def _over_rate_limit(self) -> bool:
+        if not self.rate_limit_mps:
+            return False
+        now = time.monotonic()
+        with self._rate_lock:
+            self._rate_window = [t for t in self._rate_window if now - t < 1.0]
+            if len(self._rate_window) >= self.rate_limit_mps:
+                return True
+            self._rate_window.append(now)
+            return False
+
+    # --- the send endpoint ------------------------------------------------------
+    def handle_send(self, payload) -> tuple[int, dict, bool]:
+        """(HTTP status, body, hang): validates like Meta, then accepts and queues the statuses."""
+        problem = validate_template_payload(payload)
+        if problem:
+            return 400, graph_error(100, "Invalid parameter", problem), False
+        if self._over_rate_limit():
+            return 429, graph_error(130429, "Rate limit hit", "Cloud API message throughput has been reached."), False
+        to = payload["to"].lstrip("+")
+        # --fail-rate: half refused at send time (HTTP error), half accepted then failed by webhook, like Meta.
+        failing = self._chance(self.fail_rate)
+        if failing and self._chance(0.5):
+            status, code, title, details = self._choice(SYNC_ERRORS)
+            self.refused.append({"to": to, "code": code})
+            return status, graph_error(code, title, details), False
+        message_id = self.new_message_id(to)
+        tracker = payload.get("biz_opaque_callback_data")
+        self.accepted.append(
+            {"to": to, "template": payload["template"]["name"], "tracker": tracker, "message_id": message_id}
+        )
+        self._queue_statuses(message_id, to, tracker, fails_later=failing)
+        body = {
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": payload["to"], "wa_id": to}],
+            "messages": [{"id": message_id, "message_status": "accepted"}],
+        }
+        return 200, body, self._chance(self.timeout_rate)
+
+    def _queue_statuses(self, message_id: str, to: str, tracker: str | None, *, fails_later: bool) -> None:
+        base = int(time.time())
+
+        def status(state: str, extra: dict | None = None) -> dict:
+            item = {"id": message_id, "status": state, "timestamp": str(base), "recipient_id": to}
+            if tracker:
+                item["biz_opaque_callback_data"] = tracker
+            if state in ("sent", "delivered"):
+                item["conversation"] = {"id": hashlib.md5(to.encode()).hexdigest(), "origin": {"type": "marketing"}}  # noqa: S324
+                item["pricing"] = {"billable": True, "pricing_model": "PMP", "category": "marketing", "type": "regular"}
+            item.update(extra or {})
+            return item
+
+        if fails_later:
+            code, title, details = self._choice(WEBHOOK_ERRORS)
+            error = {"code": code, "title": title, "message": title, "error_data": {"details": details}}
+            steps = [status("failed", {"errors": [error]})]
+        else:
+            steps = [status("sent"), status("delivered")]
+            if self._chance(self.read_rate):
+                steps.append(status("read"))
+        self.enqueue(steps)
+
+    def enqueue(self, statuses: list[dict]) -> None:
+        now = time.monotonic()
+        with self._cond:
+            for step, item in enumerate(statuses):
+                heapq.heappush(self._queue, (now + step * self.status_delay, next(self._sequence), item))
+            self._cond.notify_all()
+
+    # --- the template list ------------------------------------------------------------
+    def handle_templates(self, query: dict) -> dict:
+        after = int((query.get("after") or ["0"])[0] or 0)
+        limit = int((query.get("limit") or [self.templates_page_size])[0])
+        limit = max(1, min(limit, self.templates_page_size))
+        page = TEMPLATES[after : after + limit]
+        body: dict = {"data": page, "paging": {"cursors": {"before": str(after), "after": str(after + len(page))}}}
+        if after + limit < len(TEMPLATES):
+            body["paging"]["next"] = (
+                f"{self.url}/{self.api_version}/{self.waba_id}/message_templates?limit={limit}&after={after + limit}"
+            )
+        return body
+
+    # --- webhooks back --------------------------------------------------------------------
+    def value(self, **fields) -> dict:
+        metadata = {"display_phone_number": self.display_phone_number, "phone_number_id": self.phone_number_id}
+        return {"messaging_product": "whatsapp", "metadata": metadata, **fields}
+
+    def post_value(self, value: dict, field: str = "messages") -> int:
+        """Post one signed webhook carrying `value`; the HTTP status of the answer (0: no answer)."""
+        body = {
+            "object": "whatsapp_business_account",
+            "entry": [{"id": self.waba_id, "changes": [{"field": field, "value": value}]}],
+        }
+        return self._post(json.dumps(body, separators=(",", ":")).encode())
+
+    def post_inbound_text(self, from_phone: str, text: str, *, name: str = "Sandbox User") -> int:
+        wa_id = from_phone.lstrip("+")
+        message = {
+            "from": wa_id,
+            "id": self.new_message_id(wa_id),
+            "timestamp": str(int(time.time())),
+            "type": "text",
+            "text": {"body": text},
+        }
+        return self.post_value(self.value(contacts=[{"profile": {"name": name}, "wa_id": wa_id}], messages=[message]))
+
+    def _post(self, raw: bytes) -> int:
+        if not self.webhook_url:
+            return 0
+        request = urllib.request.Request(  # noqa: S310 (the operator's own webhook URL)
+            self.webhook_url,
+            data=raw,
+            method="POST",
+            headers={"Content-Type": "application/json", "X-Hub-Signature-256": sign(raw, self.app_secret)},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+                return response.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+        except (urllib.error.URLError, OSError) as exc:
+            logger.warning("sandbox: webhook to %s failed: %s", self.webhook_url, exc)
+            return 0
+
+    def _take_batch(self) -> list[dict]:
+        """Block until statuses are due, then give every due one (up to batch_max) after a short pile-up wait."""
+        with self._cond:
+            while not self._stop.is_set():
+                now = time.monotonic()
+                if self._queue and self._queue[0][0] <= now:
+                    break
+                self._cond.wait(self._queue[0][0] - now if self._queue else None)
+            else:
+                return []
+        if self.batch_wait:
+            self._stop.wait(self.batch_wait)  # let statuses pile up, like Meta's batching
+        with self._cond:
+            batch = []
+            now = time.monotonic()
+            while self._queue and self._queue[0][0] <= now and len(batch) < self.batch_max:
+                batch.append(heapq.heappop(self._queue)[2])
+            self._in_flight += 1
+        return batch
+
+    def _dispatch_forever(self) -> None:
+        while not self._stop.is_set():
+            batch = self._take_batch()
+            if not batch and self._stop.is_set():
+                return
+            try:
+                if self._chance(self.shuffle_rate):
+                    with self._random_lock:
+                        self.random.shuffle(batch)
+                batch += [dict(item) for item in batch if self._chance(self.duplicate_rate)]
+                if batch:
+                    self._deliver(batch)
+            finally:
+                with self._cond:
+                    self._in_flight -= 1
+                    self._cond.notify_all()
+
+    def _deliver(self, batch: list[dict]) -> None:
+        # Meta retries failed deliveries (for days); the sandbox a few times, backing off.
+        for attempt in range(5):
+            status = self.post_value(self.value(statuses=batch))
+            self.webhook_posts.append((status, len(batch)))
+            if status == 200 or not self.webhook_url or self._stop.wait(0.2 * 2**attempt):
+                return
+
+
+def validate_template_payload(payload) -> str | None:
+    """What is wrong with a template send body, in Meta's words, or None."""
+    if not isinstance(payload, dict):
+        return "The request body must be a JSON object."
+    if payload.get("messaging_product") != "whatsapp":
+        return "The parameter messaging_product is required and must be 'whatsapp'."
+    to = payload.get("to")
+    if not isinstance(to, str) or not E164_DIGITS.match(to):
+        return "The parameter to is required and must be a phone number."
+    if payload.get("type") != "template":
+        return "Param type must be 'template' for this sandbox."
+    template = payload.get("template")
+    if not isinstance(template, dict) or not isinstance(template.get("name"), str) or not template["name"]:
+        return "Param template['name'] is required."
+    language = template.get("language")
+    if not isinstance(language, dict) or not isinstance(language.get("code"), str) or not language["code"]:
+        return "Param template['language']['code'] is required."
+    components = template.get("components", [])
+    if not isinstance(components, list) or not all(isinstance(c, dict) and c.get("type") for c in components):
+        return "Param template['components'] must be a list of components with a type."
+    for component in components:
+        parameters = component.get("parameters", [])
+        if not isinstance(parameters, list) or not all(isinstance(p, dict) and p.get("type") for p in parameters):
+            return f"Param template['components'][{component['type']}]['parameters'] must be a list with types."
+    return None
+
+
+def _handler_for(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive: the client's pooled connections are reused
+        server_version = "WhatsAppSandbox/1.0"
+
+        def log_message(self, format, *args):  # noqa: A002 (BaseHTTPRequestHandler's signature)
+            logger.debug("sandbox: " + format, *args)
+
+        def _answer(self, status: int, body: dict) -> None:
+            raw = json.dumps(body).encode()
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+            except OSError:
+                pass  # the client gave up (a simulated timeout): nothing to tell it
+
+        def _authorised(self) -> bool:
+            header = self.headers.get("Authorization", "")
+            token = header[7:] if header.startswith("Bearer ") else ""
+            if not token or (sandbox.access_token is not None and not hmac.compare_digest(token, sandbox.access_token)):
+                self._answer(401, graph_error(190, "Invalid OAuth access token - Cannot parse access token"))
+                return False
+            return True
+
+        def do_POST(self):  # noqa: N802 (BaseHTTPRequestHandler's naming)
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if sandbox.latency:
+                sandbox._stop.wait(sandbox.latency)
+            if not self._authorised():
+                return
+            parts = urlsplit(self.path).path.strip("/").split("/")
+            if len(parts) != 3 or parts[2] != "messages" or parts[1] != sandbox.phone_number_id:
+                self._answer(400, graph_error(100, "Unsupported post request", f"No such endpoint: {self.path}"))
+                return
+            try:
+                payload = json.loads(raw)
+            except ValueError:
+                payload = None
+            status, body, hang = sandbox.handle_send(payload)
+            if hang:
+                # Accepted and queued, but no answer before the client's read timeout: the unknown outcome.
+                sandbox._stop.wait(sandbox.hang_seconds)
+                self.close_connection = True
+            self._answer(status, body)
+
+        def do_GET(self):  # noqa: N802
+            if sandbox.latency:
+                sandbox._stop.wait(sandbox.latency)
+            if not self._authorised():
+                return
+            split = urlsplit(self.path)
+            parts = split.path.strip("/").split("/")
+            if len(parts) == 3 and parts[1] == sandbox.waba_id and parts[2] == "message_templates":
+                self._answer(200, sandbox.handle_templates(parse_qs(split.query)))
+            else:
+                self._answer(400, graph_error(100, "Unsupported get request", f"No such endpoint: {self.path}"))
+
+    return Handler
