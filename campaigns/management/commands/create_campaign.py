@@ -1,0 +1,48 @@
+"""Create a draft campaign and print its id."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from audiences.models import Audience
+from campaigns.models import Campaign
+from campaigns.timeparse import aware
+from whatsapp.models import MessageTemplate
+
+
+class Command(BaseCommand):
+    help = "Create a draft campaign (activate it with activate_campaign ID) and print its id."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--name", required=True)
+        parser.add_argument("--template", required=True, help="template name")
+        parser.add_argument("--language", required=True, help="template language, e.g. en_US")
+        parser.add_argument("--audience", required=True, help="audience name")
+        parser.add_argument("--param", action="append", default=[], dest="params", help="one per body placeholder")
+        parser.add_argument("--priority", type=int, default=1)
+        parser.add_argument("--start", help="ISO-8601 start")
+        parser.add_argument("--end", help="ISO-8601 end")
+        parser.add_argument("--daily-cap", type=int)
+        parser.add_argument("--header-media-url", default="")
+
+    def handle(self, *args, **opts):
+        try:
+            template = MessageTemplate.objects.approved().get(name=opts["template"], language=opts["language"])
+        except MessageTemplate.DoesNotExist as exc:
+            raise CommandError(f"No APPROVED template {opts['template']} ({opts['language']})") from exc
+        try:
+            audience = Audience.objects.get(name=opts["audience"])
+        except Audience.DoesNotExist as exc:
+            raise CommandError(f"No audience named {opts['audience']!r}") from exc
+        if opts["priority"] < 1:
+            raise CommandError("--priority must be a positive integer")
+        campaign = Campaign.objects.create(
+            name=opts["name"],
+            template=template,
+            audience=audience,
+            parameters=opts["params"],
+            priority=opts["priority"],
+            start_at=aware(opts["start"], "--start") if opts["start"] else None,
+            end_at=aware(opts["end"], "--end") if opts["end"] else None,
+            daily_cap=opts["daily_cap"],
+            header_media_url=opts["header_media_url"],
+        )
+        self.stdout.write(str(campaign.pk))

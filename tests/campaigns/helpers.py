@@ -1,0 +1,34 @@
+"""Shared builders for the campaigns tests."""
+
+import datetime as dt
+
+from campaigns.models import Campaign, Recipient
+from campaigns.services import campaign_activate, campaign_recount
+from tests.factories.audiences import AudienceFactory, ContactFactory
+from tests.factories.campaigns import CampaignFactory
+
+START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
+
+
+def running_campaign(contacts: int = 0, *, tag: str | None = None, now=START, **kwargs) -> Campaign:
+    """An activated campaign over `contacts` new contacts (tagged so audiences do not overlap)."""
+    tag = tag or f"t{Campaign.objects.count()}-{contacts}"
+    ContactFactory.create_batch(contacts, tags=[tag])
+    audience = AudienceFactory(rules={"include_tags": [tag]})
+    campaign = CampaignFactory(audience=audience, start_at=kwargs.pop("start_at", now), **kwargs)
+    campaign_activate(campaign=campaign, now=now)
+    campaign.refresh_from_db()
+    return campaign
+
+
+def assert_counters_match_recount(campaign: Campaign) -> None:
+    campaign.refresh_from_db()
+    fields = ["total", "pending", "queued", "sent", "delivered", "read", "failed", "skipped", "unknown", "cancelled"]
+    before = {f: getattr(campaign, f) for f in fields}
+    assert before == campaign_recount(campaign=campaign)
+
+
+def statuses(campaign: Campaign) -> dict[str, int]:
+    from collections import Counter
+
+    return dict(Counter(Recipient.objects.filter(campaign=campaign).values_list("status", flat=True)))

@@ -1,0 +1,122 @@
+"""Activation: validation first (nothing changes on failure), set-based materialisation, top-up adds only new."""
+
+import datetime as dt
+
+import pytest
+from django.core.management import call_command
+
+from audiences.models import Contact
+from campaigns.models import Campaign, Recipient
+from campaigns.services import CampaignValidationError, campaign_activate, campaign_top_up
+from tests.factories.audiences import ContactFactory
+from tests.factories.campaigns import CampaignFactory
+from tests.factories.whatsapp import MessageTemplateFactory
+from whatsapp.models import MessageTemplate
+
+pytestmark = pytest.mark.django_db
+NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
+
+
+def test_activation_materialises_the_audience_in_contact_order_with_estimates(settings):
+    settings.WHATSAPP_DAILY_LIMIT = 2
+    contacts = ContactFactory.create_batch(5)
+    ContactFactory(unsubscribed=True)
+    campaign = CampaignFactory()
+    result = campaign_activate(campaign=campaign, now=NOW)
+    assert result.recipients_added == 5
+    assert result.status == Campaign.Status.SCHEDULED  # start (03-02) is after now
+    rows = list(Recipient.objects.filter(campaign=campaign).order_by("position"))
+    assert [r.contact_id for r in rows] == [c.pk for c in sorted(contacts, key=lambda c: c.pk)]
+    assert [r.position for r in rows] == [0, 1, 2, 3, 4]
+    start = dt.date(2026, 3, 2)
+    assert [r.estimated_send_date for r in rows] == [start + dt.timedelta(days=d) for d in (0, 0, 1, 1, 2)]
+    campaign.refresh_from_db()
+    assert (campaign.total, campaign.pending) == (5, 5)
+    assert campaign.estimated_completion_date == start + dt.timedelta(days=2)
+
+
+def test_activation_with_a_past_start_runs_at_once():
+    ContactFactory()
+    campaign = CampaignFactory(start_at=NOW - dt.timedelta(hours=1))
+    assert campaign_activate(campaign=campaign, now=NOW).status == Campaign.Status.RUNNING
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"template__status": MessageTemplate.Status.PENDING}, "not APPROVED"),
+        ({"parameters": ["only one"]}, "takes 2 body parameter(s); the campaign has 1"),
+        ({"start_at": None}, "Set a start date"),
+    ],
+)
+def test_an_invalid_campaign_is_refused_with_a_clear_message_and_nothing_changes(change, message):
+    ContactFactory()
+    campaign = CampaignFactory(**change)
+    with pytest.raises(CampaignValidationError) as excinfo:
+        campaign_activate(campaign=campaign, now=NOW)
+    assert any(message in m for m in excinfo.value.messages)
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.DRAFT
+    assert not Recipient.objects.exists()
+
+
+def test_an_empty_audience_is_refused():
+    ContactFactory(unsubscribed=True)
+    with pytest.raises(CampaignValidationError, match="no subscribed contacts"):
+        campaign_activate(campaign=CampaignFactory(), now=NOW)
+
+
+def test_top_up_adds_only_new_matches_and_says_how_many():
+    ContactFactory.create_batch(3)
+    campaign = CampaignFactory()
+    campaign_activate(campaign=campaign, now=NOW)
+    ContactFactory.create_batch(2)
+    assert campaign_top_up(campaign=campaign, now=NOW).recipients_added == 2
+    assert campaign_top_up(campaign=campaign, now=NOW).recipients_added == 0
+    assert list(
+        Recipient.objects.filter(campaign=campaign).order_by("position").values_list("position", flat=True)
+    ) == [
+        0,
+        1,
+        2,
+        3,
+        4,
+    ]
+    campaign.refresh_from_db()
+    assert (campaign.total, campaign.pending) == (5, 5)
+
+
+def test_commands_create_activate_and_top_up(capsys):
+    ContactFactory.create_batch(2)
+    template = MessageTemplateFactory(name="spring", language="en_US")
+    from tests.factories.audiences import AudienceFactory
+
+    AudienceFactory(name="Everyone")
+    call_command(
+        "create_campaign",
+        "--name=Spring",
+        f"--template={template.name}",
+        "--language=en_US",
+        "--audience=Everyone",
+        "--param={{contact.first_name}}",
+        "--param=20%",
+        "--start=2026-03-02T09:00:00+00:00",
+    )
+    campaign_id = int(capsys.readouterr().out.strip())
+    campaign = Campaign.objects.get(pk=campaign_id)
+    assert campaign.status == Campaign.Status.DRAFT
+    assert campaign.parameters == ["{{contact.first_name}}", "20%"]
+    call_command("activate_campaign", str(campaign_id))
+    assert "recipients_added: 2" in capsys.readouterr().out
+    call_command("activate_campaign", str(campaign_id), "--top-up")
+    assert "recipients_added: 0" in capsys.readouterr().out
+    assert Contact.objects.count() == 2
+
+
+@pytest.mark.postgres
+def test_postgres_materialises_with_one_insert_select(django_assert_max_num_queries):
+    ContactFactory.create_batch(50)
+    campaign = CampaignFactory()
+    with django_assert_max_num_queries(20):
+        assert campaign_activate(campaign=campaign, now=NOW).recipients_added == 50
+    assert sorted(Recipient.objects.filter(campaign=campaign).values_list("position", flat=True)) == list(range(50))
