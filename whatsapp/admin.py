@@ -1,0 +1,89 @@
+"""Admin for templates (sync from the account) and stored webhook bodies (replay). Actions call services."""
+
+from django.contrib import admin, messages
+from django.utils import timezone
+from django.utils.html import format_html
+
+from whatsapp.errors import WhatsAppError
+from whatsapp.models import MessageTemplate, WebhookEvent
+from whatsapp.services import templates_sync, webhook_event_replay
+
+
+@admin.register(MessageTemplate)
+class MessageTemplateAdmin(admin.ModelAdmin):
+    list_display = ["name", "language", "category", "status", "quality", "parameters", "synced_at"]
+    list_filter = ["status", "category", "language"]
+    search_fields = ["name"]
+    readonly_fields = ["name", "language", "category", "status", "components", "quality", "external_id", "synced_at",
+                       "preview"]  # fmt: skip
+    actions = ["sync_templates"]
+    change_list_template = "admin/whatsapp/messagetemplate/change_list.html"
+
+    @admin.display(description="parameters (header / body)")
+    def parameters(self, template: MessageTemplate) -> str:
+        return f"{template.header_parameter_count()} / {template.body_parameter_count()}"
+
+    @admin.display(description="preview")
+    def preview(self, template: MessageTemplate) -> str:
+        body = [f"{{{{{n}}}}}" for n in range(1, template.body_parameter_count() + 1)]
+        header = [f"{{{{{n}}}}}" for n in range(1, template.header_parameter_count() + 1)]
+        return format_html("<pre>{}</pre>", template.render_preview(body, header))
+
+    def has_add_permission(self, request) -> bool:
+        return False  # templates come from the WhatsApp account, by sync
+
+    @admin.action(description="Sync templates from the WhatsApp account", permissions=["change"])
+    def sync_templates(self, request, queryset=None):
+        try:
+            result = templates_sync(now=timezone.now())
+        except WhatsAppError as exc:
+            self.message_user(request, f"Template sync failed: {exc.reason}", messages.ERROR)
+            return
+        self.message_user(request, f"Templates synced: {result}.", messages.SUCCESS)
+
+    def changelist_view(self, request, extra_context=None):
+        # The sync action works on the whole account, so allow it with nothing selected.
+        if request.method == "POST" and request.POST.get("action") == "sync_templates":
+            post = request.POST.copy()
+            if not post.getlist(admin.helpers.ACTION_CHECKBOX_NAME):
+                post.setlist(admin.helpers.ACTION_CHECKBOX_NAME, [""])
+                post["select_across"] = "1"
+                request.POST = post
+        return super().changelist_view(request, extra_context)
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(admin.ModelAdmin):
+    list_display = ["id", "received_at", "status", "event_count", "processed_at", "replay_count", "short_error"]
+    list_filter = ["status"]
+    date_hierarchy = "received_at"
+    readonly_fields = ["received_at", "status", "processed_at", "event_count", "replay_count", "signature", "error",
+                       "body_text"]  # fmt: skip
+    exclude = ["body"]
+    actions = ["replay"]
+
+    @admin.display(description="error")
+    def short_error(self, event: WebhookEvent) -> str:
+        return event.error.splitlines()[0][:120] if event.error else ""
+
+    @admin.display(description="body as received")
+    def body_text(self, event: WebhookEvent) -> str:
+        return format_html("<pre style='white-space: pre-wrap'>{}</pre>", event.text)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # the stored body is evidence: never edited
+
+    @admin.action(description="Replay the selected webhooks (re-run parsing and signals)", permissions=["view"])
+    def replay(self, request, queryset):
+        ok = failed = 0
+        for event in queryset.order_by("received_at", "id"):
+            if webhook_event_replay(webhook_event=event):
+                ok += 1
+            else:
+                failed += 1
+        self.message_user(request, f"Replayed {ok} webhook(s).", messages.SUCCESS)
+        if failed:
+            self.message_user(request, f"{failed} webhook(s) failed again; see their error.", messages.ERROR)
