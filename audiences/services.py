@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
 
 from audiences.imports import InvalidRow, parse_contacts_csv
 from audiences.models import Contact, Tag, default_language, derive_first_name
@@ -65,8 +66,8 @@ def contact_resubscribe(*, phone: str, reason: str, at: datetime) -> bool:
     return bool(changed)
 
 
-def contacts_set_subscription(*, contact_ids: list[int], subscribed: bool, reason: str, at: datetime) -> list[int]:
-    """The admin's bulk version: move the given contacts that are in the other state; return the ids changed."""
+def contacts_set_subscription(*, contacts: QuerySet[Contact], subscribed: bool, reason: str, at: datetime) -> list[int]:
+    """The admin's bulk version: move those of `contacts` in the other state; return the ids this call changed."""
     _check_reason(reason)
     target, source = (
         (Subscription.SUBSCRIBED, Subscription.UNSUBSCRIBED)
@@ -74,8 +75,10 @@ def contacts_set_subscription(*, contact_ids: list[int], subscribed: bool, reaso
         else (Subscription.UNSUBSCRIBED, Subscription.SUBSCRIBED)
     )
     with transaction.atomic():
-        rows = Contact.objects.select_for_update().filter(pk__in=contact_ids, subscription=source)
-        changed = list(rows.values_list("pk", flat=True))
+        # Through a pk subquery: the admin's queryset may carry DISTINCT or
+        # joins that FOR UPDATE refuses.
+        rows = Contact.objects.filter(pk__in=contacts.order_by().values("pk"), subscription=source)
+        changed = list(rows.select_for_update().values_list("pk", flat=True))
         Contact.objects.filter(pk__in=changed, subscription=source).update(
             subscription=target, subscription_changed_at=at, subscription_reason=reason, updated_at=at
         )
@@ -84,8 +87,6 @@ def contacts_set_subscription(*, contact_ids: list[int], subscribed: bool, reaso
 
 def contact_record_inbound(*, phone: str, at: datetime) -> bool:
     """Remember the last inbound message time (never moves backwards). True if a contact was updated."""
-    from django.db.models import Q
-
     phone = normalize_phone(phone)
     return bool(
         Contact.objects.filter(Q(last_inbound_at__isnull=True) | Q(last_inbound_at__lt=at), phone=phone).update(

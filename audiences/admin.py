@@ -1,0 +1,237 @@
+"""Admin: contacts (fast at 1M rows, opt-out/in actions, CSV import with preview), tags, audiences with preview.
+
+The admin parses input and calls services / selectors; it holds no rules of its own.
+"""
+
+import re
+import time
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import connection
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.functional import cached_property
+
+from audiences.forms import AudienceForm, ContactImportForm
+from audiences.imports import ImportFileError
+from audiences.models import Audience, Contact, Tag
+from audiences.phones import InvalidPhoneNumber, normalize_phone
+from audiences.rules import describe_rules
+from audiences.selectors import audience_preview
+from audiences.services import contacts_import, contacts_set_subscription
+
+_TOKEN = re.compile(r"[0-9a-f]{32}")
+
+
+class EstimatedCountPaginator(Paginator):
+    """An unfiltered list on PostgreSQL counts from the planner's estimate, not COUNT(*) over every row."""
+
+    @cached_property
+    def count(self):
+        query = getattr(self.object_list, "query", None)
+        if connection.vendor == "postgresql" and query is not None and not query.where:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [query.model._meta.db_table]
+                )
+                row = cursor.fetchone()
+            if row and row[0] > 100_000:
+                return row[0]
+        return super().count
+
+
+@admin.register(Tag)
+class TagAdmin(admin.ModelAdmin):
+    search_fields = ["name"]
+    list_display = ["name"]
+
+
+@admin.register(Contact)
+class ContactAdmin(admin.ModelAdmin):
+    list_display = ["phone", "name", "language", "subscription", "subscription_reason", "created_at"]
+    list_filter = ["subscription", "tags", "subscription_reason"]
+    search_fields = ["phone", "name"]
+    search_help_text = "A phone number in any format (national, +international, WhatsApp's digits) or a name."
+    ordering = ["-pk"]
+    list_per_page = 100
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    autocomplete_fields = ["tags"]
+    readonly_fields = [
+        "subscription",
+        "subscription_changed_at",
+        "subscription_reason",
+        "last_inbound_at",
+        "created_at",
+        "updated_at",
+    ]
+    fieldsets = [
+        (None, {"fields": ["phone", "name", "first_name", "language", "tags", "attributes"]}),
+        (
+            "Subscription (change it with the list's actions)",
+            {"fields": ["subscription", "subscription_changed_at", "subscription_reason", "last_inbound_at"]},
+        ),
+        ("History", {"fields": ["created_at", "updated_at"]}),
+    ]
+    actions = ["unsubscribe_selected", "resubscribe_selected"]
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        try:
+            # A phone search is an exact lookup on the unique index, whatever the format typed.
+            return queryset.filter(phone=normalize_phone(term)), False
+        except InvalidPhoneNumber:
+            pass
+        digits = re.sub(r"[\s\-().]", "", term)
+        if re.fullmatch(r"\+?\d{3,}", digits):
+            return queryset.filter(phone__contains=digits.lstrip("+")), False
+        return queryset.filter(name__icontains=term), False
+
+    # --- subscription actions -------------------------------------------------
+    @admin.action(description="Unsubscribe selected contacts", permissions=["change"])
+    def unsubscribe_selected(self, request, queryset):
+        return self._subscription_action(request, queryset, subscribed=False)
+
+    @admin.action(description="Resubscribe selected contacts (only with their consent)", permissions=["change"])
+    def resubscribe_selected(self, request, queryset):
+        return self._subscription_action(request, queryset, subscribed=True)
+
+    def _subscription_action(self, request, queryset, *, subscribed: bool):
+        action = "resubscribe_selected" if subscribed else "unsubscribe_selected"
+        if request.POST.get("confirm") != "yes":
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Resubscribe contacts?" if subscribed else "Unsubscribe contacts?",
+                "opts": self.model._meta,
+                "subscribed": subscribed,
+                "action": action,
+                "count": queryset.count(),
+                "sample": queryset[:20],
+                "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+                "select_across": request.POST.get("select_across", "0"),
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, "admin/audiences/contact/subscription_confirmation.html", context)
+        changed = contacts_set_subscription(
+            contacts=queryset, subscribed=subscribed, reason=Contact.SubscriptionReason.ADMIN, at=timezone.now()
+        )
+        if changed:
+            LogEntry.objects.log_actions(
+                user_id=request.user.pk,
+                queryset=Contact.objects.filter(pk__in=changed),
+                action_flag=CHANGE,
+                change_message="Resubscribed (admin action)" if subscribed else "Unsubscribed (admin action)",
+            )
+        verb = "resubscribed" if subscribed else "unsubscribed"
+        self.message_user(request, f"{len(changed)} contact(s) {verb}; the others already were.", messages.SUCCESS)
+        return None
+
+    # --- CSV import with a preview --------------------------------------------
+    def get_urls(self):
+        return [
+            path("import/", self.admin_site.admin_view(self.import_view), name="audiences_contact_import"),
+            *super().get_urls(),
+        ]
+
+    def import_view(self, request):
+        if not (self.has_add_permission(request) and self.has_change_permission(request)):
+            raise PermissionDenied
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "title": "Import contacts"}
+        if request.method == "POST" and request.POST.get("token"):
+            return self._import_confirm(request, context)
+        form = ContactImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            token = uuid.uuid4().hex
+            stored = _upload_path(token)
+            stored.parent.mkdir(parents=True, exist_ok=True)
+            with stored.open("wb") as out:
+                for chunk in form.cleaned_data["file"].chunks():
+                    out.write(chunk)
+            try:
+                with stored.open("rb") as file:
+                    result = contacts_import(
+                        file=file,
+                        now=timezone.now(),
+                        tag=form.cleaned_data["tag"],
+                        update=form.cleaned_data["update"],
+                        dry_run=True,
+                    )
+            except ImportFileError as exc:
+                stored.unlink(missing_ok=True)
+                form.add_error("file", str(exc))
+            else:
+                context.update(
+                    title="Import contacts: preview",
+                    result=result,
+                    invalid=result.invalid[:500],
+                    token=token,
+                    tag=form.cleaned_data["tag"],
+                    update=form.cleaned_data["update"],
+                    filename=form.cleaned_data["file"].name,
+                )
+                return TemplateResponse(request, "admin/audiences/contact/import_preview.html", context)
+        context["form"] = form
+        return TemplateResponse(request, "admin/audiences/contact/import.html", context)
+
+    def _import_confirm(self, request, context):
+        token = request.POST["token"]
+        stored = _upload_path(token) if _TOKEN.fullmatch(token) else None
+        if stored is None or not stored.exists():
+            self.message_user(request, "That import preview has expired; upload the file again.", messages.ERROR)
+            return redirect(reverse("admin:audiences_contact_import"))
+        try:
+            with stored.open("rb") as file:
+                result = contacts_import(
+                    file=file,
+                    now=timezone.now(),
+                    tag=request.POST.get("tag") or None,
+                    update=request.POST.get("update") == "1",
+                )
+        finally:
+            stored.unlink(missing_ok=True)
+        level = messages.WARNING if result.invalid else messages.SUCCESS
+        self.message_user(request, f"Import done: {result.summary}", level)
+        return redirect(reverse("admin:audiences_contact_changelist"))
+
+
+def _upload_path(token: str) -> Path:
+    return Path(settings.VAR_DIR) / "imports" / f"{token}.csv"
+
+
+@admin.register(Audience)
+class AudienceAdmin(admin.ModelAdmin):
+    form = AudienceForm
+    list_display = ["name", "summary", "updated_at"]
+    search_fields = ["name"]
+    fieldsets = [
+        (None, {"fields": ["name", "everyone"]}),
+        ("Tags", {"fields": ["include_tags", "match", "exclude_tags"]}),
+        ("Language", {"fields": ["languages"]}),
+        (
+            "Attribute conditions",
+            {"fields": ["condition_1", "condition_2", "condition_3", "condition_4", "condition_5"]},
+        ),
+    ]
+
+    @admin.display(description="Rules")
+    def summary(self, audience):
+        return describe_rules(audience.rules)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = extra_context or {}
+        audience = self.get_object(request, object_id)
+        if audience is not None:
+            started = time.perf_counter()
+            extra_context["preview"] = audience_preview(audience=audience, sample=10)
+            extra_context["preview_ms"] = round((time.perf_counter() - started) * 1000)
+        return super().change_view(request, object_id, form_url, extra_context)

@@ -1,0 +1,131 @@
+"""Admin forms: the audience builder (rules without raw JSON) and the CSV upload."""
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from audiences.models import Audience, Tag
+from audiences.rules import MATCH_CHOICES, OPERATORS, RuleError, empty_rules, validate_rules
+
+CONDITION_ROWS = 5
+_CONDITION_HELP = (
+    "All conditions must hold. Numbers compare as numbers (greater / less than); "
+    '"is one of" takes comma-separated values; "contains" ignores case.'
+)
+_OP_CHOICES = [("", "---------"), *OPERATORS.items()]
+
+
+class ConditionWidget(forms.MultiWidget):
+    def __init__(self, attrs=None):
+        super().__init__(
+            [
+                forms.TextInput(attrs={"placeholder": "attribute, e.g. total_spent", "size": 20}),
+                forms.Select(choices=_OP_CHOICES),
+                forms.TextInput(attrs={"placeholder": "value (one of: a, b, c)", "size": 30}),
+            ],
+            attrs,
+        )
+
+    def decompress(self, value):
+        if not value:
+            return ["", "", ""]
+        shown = value["value"]
+        if isinstance(shown, list):
+            shown = ", ".join(str(v) for v in shown)
+        return [value["key"], value["op"], "" if shown is None else str(shown)]
+
+
+class ConditionField(forms.MultiValueField):
+    """One attribute condition on one line: key, operator, value."""
+
+    widget = ConditionWidget
+
+    def __init__(self, **kwargs):
+        fields = (
+            forms.CharField(required=False),
+            forms.ChoiceField(choices=_OP_CHOICES, required=False),
+            forms.CharField(required=False),
+        )
+        super().__init__(fields, require_all_fields=False, required=False, **kwargs)
+
+    def compress(self, data_list):
+        if not data_list or not any(data_list):
+            return None
+        key, op, value = (list(data_list) + ["", "", ""])[:3]
+        return {"key": key, "op": op, "value": value}
+
+
+class AudienceForm(forms.ModelForm):
+    everyone = forms.BooleanField(
+        required=False, label="Everyone subscribed", help_text="Every subscribed contact (exclusions still apply)."
+    )
+    include_tags = forms.ModelMultipleChoiceField(
+        Tag.objects.all(), to_field_name="name", required=False, widget=forms.SelectMultiple(attrs={"size": 8})
+    )
+    match = forms.ChoiceField(
+        choices=[(m, f"{m} of the tags") for m in MATCH_CHOICES], initial="any", label="Contacts with"
+    )
+    exclude_tags = forms.ModelMultipleChoiceField(
+        Tag.objects.all(), to_field_name="name", required=False, widget=forms.SelectMultiple(attrs={"size": 8})
+    )
+    languages = forms.CharField(
+        required=False, help_text="Comma-separated WhatsApp language codes, e.g. en_US, fr_FR. Empty: any."
+    )
+    condition_1 = ConditionField(label="Condition 1", help_text=_CONDITION_HELP)
+    condition_2 = ConditionField(label="Condition 2")
+    condition_3 = ConditionField(label="Condition 3")
+    condition_4 = ConditionField(label="Condition 4")
+    condition_5 = ConditionField(label="Condition 5")
+
+    class Meta:
+        model = Audience
+        fields = ["name"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and self.instance.rules:
+            rules = {**empty_rules(), **self.instance.rules}
+            self.initial.update(
+                everyone=rules["everyone"],
+                match=rules["match"],
+                include_tags=rules["include_tags"],
+                exclude_tags=rules["exclude_tags"],
+                languages=", ".join(rules["languages"]),
+            )
+            for n, condition in enumerate(rules["conditions"][:CONDITION_ROWS], start=1):
+                self.initial[f"condition_{n}"] = condition
+
+    def clean(self):
+        data = super().clean()
+        conditions, rows = [], []
+        for n in range(1, CONDITION_ROWS + 1):
+            if data.get(f"condition_{n}"):
+                conditions.append(data[f"condition_{n}"])
+                rows.append(n)
+        rules = {
+            "everyone": data.get("everyone", False),
+            "match": data.get("match") or "any",
+            "include_tags": [t.name for t in data.get("include_tags") or []],
+            "exclude_tags": [t.name for t in data.get("exclude_tags") or []],
+            "languages": [p.strip() for p in (data.get("languages") or "").split(",") if p.strip()],
+            "conditions": conditions,
+        }
+        try:
+            self.instance.rules = validate_rules(rules, check_tags=True)
+        except RuleError as exc:
+            for message in exc.messages:
+                # "condition 2: ..." counts filled rows; show it on the row the operator typed in.
+                field = None
+                if message.startswith("condition "):
+                    index = int(message.split(":")[0].split()[1])
+                    field = f"condition_{rows[index - 1]}"
+                    message = message.split(":", 1)[1].strip()
+                self.add_error(field, ValidationError(message))
+        return data
+
+
+class ContactImportForm(forms.Form):
+    file = forms.FileField(help_text="UTF-8 CSV with a header line and a phone column (phone, mobile, whatsapp ...).")
+    tag = forms.CharField(required=False, max_length=100, help_text="Add this tag to every imported contact.")
+    update = forms.BooleanField(
+        required=False, help_text="Update name, language, attributes and tags of contacts that already exist."
+    )
