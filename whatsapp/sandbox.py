@@ -26,6 +26,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -143,10 +144,10 @@ class SandboxServer:
         self.random = random.Random(seed)  # noqa: S311 (a simulation, not security)
         self._random_lock = threading.Lock()
         self._sequence = itertools.count()
-        # What happened, for tests and the console.
-        self.accepted: list[dict] = []
-        self.refused: list[dict] = []
-        self.webhook_posts: list[tuple[int, int]] = []  # (HTTP status or 0 for no answer, number of statuses)
+        # What happened, bounded so a long demo run does not grow without end.
+        self.accepted: deque[dict] = deque(maxlen=100_000)
+        self.refused: deque[dict] = deque(maxlen=100_000)
+        self.webhook_posts: deque[tuple[int, int]] = deque(maxlen=100_000)  # (HTTP status or 0, statuses in it)
         # The webhook queue: a heap of (due, sequence, status dict).
         self._queue: list[tuple[float, int, dict]] = []
         self._in_flight = 0

@@ -1,0 +1,137 @@
+"""Benchmark: audience previews over 1,000,000 contacts on PostgreSQL (target: under 300 ms each).
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/aud_bench .venv/bin/python bench/audience_preview.py
+
+Generates the contacts with set-based SQL (INSERT ... SELECT generate_series;
+kept between runs when the count already matches), runs `audience_preview`
+(count + 10 sample, the admin change page's two queries) for one audience per
+kind of rule, and compares in the same run with a plain COUNT(*) of the whole
+table. Each figure is the median of 5 runs after one warm-up. Prints one JSON line.
+"""
+
+import argparse
+import json
+import statistics
+import time
+
+from _setup import django_on_postgres
+
+AUDIENCES = {
+    "everyone": {"everyone": True},
+    "everyone_minus_tag": {"everyone": True, "exclude_tags": ["churn-risk"]},
+    "tag_any": {"include_tags": ["vip", "loyal"]},
+    "tag_all_exclude": {"include_tags": ["vip", "loyal"], "match": "all", "exclude_tags": ["churn-risk"]},
+    "language": {"languages": ["fr_FR"]},
+    "attr_equals": {"conditions": [{"key": "tier", "op": "eq", "value": "gold"}]},
+    "attr_one_of": {"conditions": [{"key": "city", "op": "in", "value": ["Paris", "Lyon"]}]},
+    "attr_greater_than": {"conditions": [{"key": "total_spent", "op": "gt", "value": 900}]},
+    "attr_contains": {"conditions": [{"key": "city", "op": "contains", "value": "ari"}]},
+    "combined": {
+        "include_tags": ["vip"],
+        "languages": ["en_US"],
+        "conditions": [
+            {"key": "tier", "op": "eq", "value": "gold"},
+            {"key": "total_spent", "op": "gte", "value": 500},
+        ],
+    },
+}
+
+
+def generate(cursor, rows: int) -> None:
+    cursor.execute("TRUNCATE audiences_contact_tags, audiences_contact, audiences_tag RESTART IDENTITY CASCADE")
+    cursor.execute(
+        """
+        INSERT INTO audiences_contact (phone, name, first_name, language, attributes, subscription,
+                                       subscription_changed_at, subscription_reason, created_at, updated_at)
+        SELECT '+1415' || lpad((2000000 + g)::text, 7, '0'),
+               'Person ' || g, 'Person',
+               (ARRAY['en_US', 'en_US', 'en_US', 'fr_FR', 'es_ES'])[1 + g %% 5],
+               jsonb_build_object(
+                   'tier', (ARRAY['gold', 'silver', 'bronze', 'bronze'])[1 + (g / 7) %% 4],
+                   'city', (ARRAY['Paris', 'Lyon', 'Lille', 'Nice', 'Nantes', 'Rome', 'Berlin', 'Madrid'])
+                           [1 + (g / 3) %% 8],
+                   'total_spent', CASE WHEN g %% 97 = 0 THEN to_jsonb('n/a'::text)
+                                       ELSE to_jsonb(((g::bigint * 7919) %% 100000) / 100.0) END),
+               CASE WHEN g %% 20 = 0 THEN 'unsubscribed' ELSE 'subscribed' END,
+               now(), 'import', now(), now()
+        FROM generate_series(0, %s - 1) AS g
+        """,
+        [rows],
+    )
+    cursor.execute("INSERT INTO audiences_tag (name) VALUES ('vip'), ('new'), ('loyal'), ('churn-risk')")
+    # vip 10 %, new 30 %, loyal 20 %, churn-risk 5 % of contacts, spread by different strides.
+    cursor.execute(
+        """
+        INSERT INTO audiences_contact_tags (contact_id, tag_id)
+        SELECT c.id, t.id FROM audiences_contact c JOIN audiences_tag t ON
+            (t.name = 'vip' AND c.id %% 10 = 0) OR (t.name = 'new' AND c.id %% 10 IN (1, 2, 3))
+            OR (t.name = 'loyal' AND c.id %% 5 IN (0, 4)) OR (t.name = 'churn-risk' AND c.id %% 20 = 7)
+        """
+    )
+    cursor.execute("ANALYZE audiences_contact")
+    cursor.execute("ANALYZE audiences_contact_tags")
+    cursor.execute("ANALYZE audiences_tag")
+
+
+def timed(fn, repeat: int = 5):
+    fn()  # warm-up: caches, plans
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = fn()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times), result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    args = parser.parse_args()
+    django_on_postgres()
+    from django.db import connection
+
+    from audiences.models import Audience, Contact
+    from audiences.selectors import audience_contacts, audience_preview
+
+    generated_s = None
+    with connection.cursor() as cursor:
+        if Contact.objects.count() != args.rows or not Contact.objects.filter(tags__name="vip").exists():
+            started = time.perf_counter()
+            generate(cursor, args.rows)
+            generated_s = round(time.perf_counter() - started, 1)
+
+    def plain_count():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT COUNT(*) FROM audiences_contact")
+            return cursor.fetchone()[0]
+
+    count_all_ms, total = timed(plain_count)
+    previews = {}
+    for name, rules in AUDIENCES.items():
+        audience, _ = Audience.objects.update_or_create(name=f"bench {name}", defaults={"rules": rules})
+        ms, preview = timed(lambda audience=audience: audience_preview(audience=audience, sample=10))
+        assert preview["count"] == audience_contacts(audience=audience).count()
+        assert len(preview["sample"]) == min(10, preview["count"])
+        previews[name] = {"ms": round(ms, 1), "count": preview["count"]}
+    worst = max(previews.values(), key=lambda p: p["ms"])
+    print(
+        json.dumps(
+            {
+                "bench": "audience_preview",
+                "database": connection.vendor,
+                "contacts": total,
+                "generated_s": generated_s,
+                "plain_count_all_ms": round(count_all_ms, 1),
+                "worst_preview_ms": worst["ms"],
+                "under_300ms": worst["ms"] < 300,
+                "previews": previews,
+                "note": "each preview = audience_preview(): COUNT of the audience + first 10 by id, median of 5 "
+                "after a warm-up; compared in the same run with plain_count_all_ms, a SELECT COUNT(*) of the "
+                "whole contacts table",
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
