@@ -14,4 +14,6 @@ def audience_contacts(*, audience: Audience) -> QuerySet[Contact]:
 def audience_preview(*, audience: Audience, sample: int = 10) -> dict:
     """The live count and the first `sample` contacts (by id): two queries, no filtering in Python."""
     contacts = audience_contacts(audience=audience)
-    return {"count": contacts.count(), "sample": list(contacts.order_by("pk")[:sample])}
+    count = contacts.count()
+    # An empty audience would make the sample query scan every row for nothing.
+    return {"count": count, "sample": list(contacts.order_by("pk")[:sample]) if count else []}

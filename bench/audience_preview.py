@@ -28,7 +28,7 @@ AUDIENCES = {
     "attr_contains": {"conditions": [{"key": "city", "op": "contains", "value": "ari"}]},
     "combined": {
         "include_tags": ["vip"],
-        "languages": ["en_US"],
+        "languages": ["es_ES"],
         "conditions": [
             {"key": "tier", "op": "eq", "value": "gold"},
             {"key": "total_spent", "op": "gte", "value": 500},
@@ -64,8 +64,8 @@ def generate(cursor, rows: int) -> None:
         """
         INSERT INTO audiences_contact_tags (contact_id, tag_id)
         SELECT c.id, t.id FROM audiences_contact c JOIN audiences_tag t ON
-            (t.name = 'vip' AND c.id %% 10 = 0) OR (t.name = 'new' AND c.id %% 10 IN (1, 2, 3))
-            OR (t.name = 'loyal' AND c.id %% 5 IN (0, 4)) OR (t.name = 'churn-risk' AND c.id %% 20 = 7)
+            (t.name = 'vip' AND c.id % 10 = 0) OR (t.name = 'new' AND c.id % 10 IN (1, 2, 3))
+            OR (t.name = 'loyal' AND c.id % 5 IN (0, 4)) OR (t.name = 'churn-risk' AND c.id % 20 = 7)
         """
     )
     cursor.execute("ANALYZE audiences_contact")
