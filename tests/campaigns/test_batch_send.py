@@ -42,7 +42,7 @@ def test_batch_sends_in_position_order_with_the_recipient_id_as_tracker(outbox):
 
 
 def test_parameters_are_resolved_per_recipient_at_send_time(outbox):
-    campaign = running_campaign(1)
+    running_campaign(1)
     Contact.objects.update(attributes={"city": "Lisbon"})
     batch_send(now=START)
     assert outbox[0]["components"][-1]["parameters"][0]["text"] == "Lisbon"

@@ -22,7 +22,9 @@ def make_contacts(groups: dict[str, int]) -> None:
     rows, n = [], 0
     for group, count in groups.items():
         for _ in range(count):
-            rows.append(Contact(phone=f"+1415{3000000 + n:07d}", name=f"C {n}", first_name="C", attributes={"g": group}))
+            rows.append(
+                Contact(phone=f"+1415{3000000 + n:07d}", name=f"C {n}", first_name="C", attributes={"g": group})
+            )
             n += 1
     Contact.objects.bulk_create(rows, batch_size=2000)
 
