@@ -27,6 +27,7 @@ STORAGES = {
 }
 WHATSAPP_BACKEND = "whatsapp.backends.locmem.LocmemBackend"
 
+VAR_DIR.mkdir(parents=True, exist_ok=True)  # noqa: F405
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not memory: live servers, worker threads and subprocesses must
     # all see the same test database.
