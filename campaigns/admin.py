@@ -1,0 +1,164 @@
+"""Operators run campaigns from here: every action is one service call reported with message_user."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.template.response import TemplateResponse
+from django.utils import timezone
+
+from campaigns import services
+from campaigns.models import Campaign, Recipient
+from campaigns.selectors import campaign_failure_reasons, campaign_stats, quota_today
+from whatsapp.models import MessageTemplate
+
+COUNTERS = ("total", "pending", "queued", "sent", "delivered", "read", "failed", "skipped", "unknown", "cancelled")
+
+
+class SendTestForm(forms.Form):
+    phone = forms.CharField(max_length=32, help_text="E.164, e.g. +14155550123. It counts against the daily limit.")
+
+
+def _each(modeladmin, request, queryset, service, done: str, **kwargs) -> None:
+    """Run a service per selected campaign, reporting each success or refusal."""
+    now = timezone.now()
+    for campaign in queryset:
+        try:
+            outcome = service(campaign=campaign, now=now, **kwargs)
+        except ValidationError as exc:
+            modeladmin.message_user(request, f"{campaign}: {'; '.join(exc.messages)}", messages.ERROR)
+        else:
+            modeladmin.message_user(request, f"{campaign}: {done.format(outcome=outcome)}", messages.SUCCESS)
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    change_form_template = "admin/campaigns/campaign/change_form.html"
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    list_display = ("name", "status", "priority", "progress", "start_at", "estimated_completion_date", "pause_reason")
+    list_filter = ("status",)
+    search_fields = ("name",)
+    readonly_fields = ("status", "pause_reason", "estimated_completion_date", *COUNTERS, "created_at", "updated_at")
+    fieldsets = (
+        (None, {"fields": ("name", "template", "parameters", "header_media_url", "audience")}),
+        ("Schedule", {"fields": ("priority", "start_at", "end_at", "daily_cap")}),
+        ("State", {"fields": ("status", "pause_reason", "estimated_completion_date")}),
+        ("Counters", {"classes": ("collapse",), "fields": COUNTERS}),
+    )
+    actions = (
+        "activate",
+        "pause",
+        "resume",
+        "cancel",
+        "top_up",
+        "retry_failed",
+        "resend_unknown",
+        "send_test",
+    )
+
+    @admin.display(description="progress")
+    def progress(self, campaign: Campaign) -> str:
+        percent = 100 * campaign.sent / campaign.total if campaign.total else 0
+        return f"{campaign.sent} of {campaign.total} ({percent:.1f}%)"
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "template":
+            kwargs["queryset"] = MessageTemplate.objects.approved()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        campaign = self.get_object(request, object_id)
+        extra_context = dict(extra_context or {})
+        if campaign is not None:
+            extra_context.update(
+                stats=campaign_stats(campaign=campaign),
+                quota=quota_today(now=timezone.now(), campaign=campaign),
+                failure_reasons=campaign_failure_reasons(campaign=campaign),
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.action(description="Activate (validate, add the audience as recipients)", permissions=["change"])
+    def activate(self, request, queryset):
+        _each(self, request, queryset, services.campaign_activate, "{outcome.status}, recipients added: "
+              "{outcome.recipients_added}, estimated completion {outcome.estimated_completion_date}")  # fmt: skip
+
+    @admin.action(description="Pause", permissions=["change"])
+    def pause(self, request, queryset):
+        reason = f"Paused by {request.user} from the admin"
+        _each(self, request, queryset, services.campaign_pause, "paused", reason=reason)
+
+    @admin.action(description="Resume", permissions=["change"])
+    def resume(self, request, queryset):
+        _each(self, request, queryset, services.campaign_resume, "resumed")
+
+    @admin.action(description="Cancel (pending recipients are cancelled)", permissions=["change"])
+    def cancel(self, request, queryset):
+        if request.POST.get("post") == "yes":
+            _each(self, request, queryset, services.campaign_cancel, "cancelled, {outcome} pending recipients")
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Cancel campaigns?",
+            "campaigns": queryset,
+            "queryset": queryset,
+            "action": "cancel",
+            "opts": self.model._meta,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/campaigns/campaign/cancel_confirmation.html", context)
+
+    @admin.action(description="Top up (add new audience matches)", permissions=["change"])
+    def top_up(self, request, queryset):
+        _each(self, request, queryset, services.campaign_top_up, "recipients_added: {outcome.recipients_added}")
+
+    @admin.action(description="Retry failed recipients", permissions=["change"])
+    def retry_failed(self, request, queryset):
+        _each(self, request, queryset, services.campaign_retry_failed, "{outcome} failed recipient(s) requeued")
+
+    @admin.action(description="Resend unknown (they may already have the message)", permissions=["change"])
+    def resend_unknown(self, request, queryset):
+        _each(self, request, queryset, services.campaign_resend_unknown, "{outcome} unknown recipient(s) requeued")
+
+    @admin.action(description="Send a test message to a phone", permissions=["change"])
+    def send_test(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one campaign to test.", messages.WARNING)
+            return None
+        campaign = queryset.get()
+        form = SendTestForm(request.POST if "phone" in request.POST else None)
+        if form.is_valid():
+            try:
+                message_id = services.campaign_send_test(
+                    campaign=campaign, phone=form.cleaned_data["phone"], now=timezone.now()
+                )
+            except ValidationError as exc:
+                form.add_error("phone", exc.messages)
+            else:
+                self.message_user(request, f"Test message sent: {message_id}", messages.SUCCESS)
+                return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Send a test of {campaign}",
+            "campaign": campaign,
+            "form": form,
+            "opts": self.model._meta,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/campaigns/campaign/send_test.html", context)
+
+
+@admin.register(Recipient)
+class RecipientAdmin(admin.ModelAdmin):
+    list_display = ("phone", "campaign", "status", "position", "attempts", "estimated_send_date", "error_code")
+    list_filter = ("status", "campaign", "error_code")
+    search_fields = ("=phone",)
+    raw_id_fields = ("campaign", "contact")
+    list_select_related = ("campaign",)
+    show_full_result_count = False
+    ordering = ("campaign", "position")
+    readonly_fields = [f.name for f in Recipient._meta.fields if f.name != "id"]
+
+    def has_add_permission(self, request):
+        return False
