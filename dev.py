@@ -16,6 +16,7 @@ import hashlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -76,26 +77,28 @@ def manage(*args: str, env: dict[str, str]) -> None:
     subprocess.run([str(PYTHON), "manage.py", *args], cwd=ROOT, env=env, check=True)
 
 
-def has_command(name: str, env: dict[str, str]) -> bool:
-    probe = subprocess.run([str(PYTHON), "manage.py", "help", name], cwd=ROOT, env=env, capture_output=True, text=True)
-    return probe.returncode == 0
+def wait_for_port(port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f} s")
 
 
 def run(args: argparse.Namespace) -> int:
     ensure_venv()
     env = {**DEMO_ENVIRONMENT, **os.environ, "PYTHONUNBUFFERED": "1"}
     manage("migrate", "--noinput", env=env)
-    manage("demo_data", "--username", DEMO_LOGIN[0], "--password", DEMO_LOGIN[1], env=env)
+    (ROOT / "var").mkdir(exist_ok=True)
 
     celery = [str(PYTHON), "-m", "celery", "-A", "config"]
-    processes = {
+    # Web and sandbox first: the demo data syncs templates from the sandbox, and
+    # the sandbox posts its status webhooks to the web server.
+    servers = {
         "web": [str(PYTHON), "manage.py", "runserver", f"127.0.0.1:{args.port}", "--noreload"],
-        # Threads work on every OS (prefork does not on Windows) and suit an I/O-bound sender.
-        "worker": [*celery, "worker", "--pool", "threads", "--concurrency", "4", "--loglevel", "INFO"],
-        "beat": [*celery, "beat", "--loglevel", "INFO", "--schedule", str(ROOT / "var" / "celerybeat-schedule")],
-    }
-    if has_command("whatsapp_sandbox", env):
-        processes["sandbox"] = [
+        "sandbox": [
             str(PYTHON),
             "manage.py",
             "whatsapp_sandbox",
@@ -103,13 +106,36 @@ def run(args: argparse.Namespace) -> int:
             str(SANDBOX_PORT),
             "--webhook-url",
             f"http://127.0.0.1:{args.port}/whatsapp/webhook/",
-        ]
-    (ROOT / "var").mkdir(exist_ok=True)
-    children = {name: subprocess.Popen(command, cwd=ROOT, env=env) for name, command in processes.items()}
-    log(f"started {', '.join(children)}")
-    log(f"admin: http://127.0.0.1:{args.port}/admin/   login: {DEMO_LOGIN[0]} / {DEMO_LOGIN[1]}")
-    log("stop with Ctrl-C")
+        ],
+    }
+    workers = {
+        # Threads work on every OS (prefork does not on Windows) and suit an I/O-bound sender.
+        "worker": [*celery, "worker", "--pool", "threads", "--concurrency", "4", "--loglevel", "INFO"],
+        "beat": [*celery, "beat", "--loglevel", "INFO", "--schedule", str(ROOT / "var" / "celerybeat-schedule")],
+    }
+    children = {name: subprocess.Popen(command, cwd=ROOT, env=env) for name, command in servers.items()}
+    try:
+        for port in (args.port, SANDBOX_PORT):
+            wait_for_port(port)
+        manage("demo_data", "--username", DEMO_LOGIN[0], "--password", DEMO_LOGIN[1], env=env)
+        children.update({name: subprocess.Popen(command, cwd=ROOT, env=env) for name, command in workers.items()})
+        log(f"started {', '.join(children)}")
+        log(f"admin: http://127.0.0.1:{args.port}/admin/   login: {DEMO_LOGIN[0]} / {DEMO_LOGIN[1]}")
+        log("stop with Ctrl-C")
+        return supervise(children)
+    finally:
+        for child in children.values():
+            if child.poll() is None:
+                child.terminate()
+        for child in children.values():
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
 
+
+def supervise(children: dict[str, subprocess.Popen]) -> int:
+    """Wait for Ctrl-C (or SIGTERM); if any process dies, stop them all."""
     stopping = False
 
     def stop(*_: object) -> None:
@@ -118,23 +144,13 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    exit_code = 0
     while not stopping:
         for name, child in children.items():
             if child.poll() is not None:
                 log(f"{name} exited with code {child.returncode}; stopping the others")
-                exit_code, stopping = 1, True
-                break
+                return 1
         time.sleep(0.5)
-    for child in children.values():
-        if child.poll() is None:
-            child.terminate()
-    for child in children.values():
-        try:
-            child.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            child.kill()
-    return exit_code
+    return 0
 
 
 def test(pytest_args: list[str]) -> int:

@@ -1,20 +1,86 @@
-"""Load the demo: an operator login, for the embedded run (README command 1)."""
+"""Load the demo for the embedded run (README command 1). Safe to run again.
+
+An operator login, ~1,000 contacts imported through the real CSV import (with
+a few bad rows, to show how they are reported), the templates synced from the
+configured WhatsApp account (the local sandbox in the demo), two audiences, one
+running campaign and one draft for the operator to activate, and a first batch
+queued for the worker.
+"""
+
+import csv
+import io
+import random
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from audiences.models import Audience, Contact
+from audiences.services import contacts_import
+from campaigns.models import Campaign
+from campaigns.services import CampaignValidationError, campaign_activate
+from campaigns.tasks import send_batch_task
+from whatsapp.errors import WhatsAppError
+from whatsapp.models import MessageTemplate
+from whatsapp.services import templates_sync
+
+CITIES = ["Lisbon", "Porto", "Austin", "Denver", "Boston", "Seattle"]
+FIRST_NAMES = ["Ana", "Bruno", "Carla", "David", "Eva", "Filipe", "Grace", "Hugo", "Iris", "João"]
+LAST_NAMES = ["Silva", "Santos", "Smith", "Jones", "Costa", "Miller", "Davis", "Moore"]
+
+
+def demo_csv(rows: int, seed: int = 7) -> bytes:
+    """A contacts file like an operator's export: aliases, extra columns, tags, a few bad rows."""
+    rng = random.Random(seed)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["phone_number", "full_name", "city", "tier", "total_spent", "tags"])
+    for n in range(rows):
+        tier = rng.choices(["gold", "silver", "bronze"], weights=[1, 3, 6])[0]
+        tags = ["newsletter"] + (["vip"] if tier == "gold" else [])
+        writer.writerow(
+            [
+                f"+1 415 30{n // 10000 % 10}-{n % 10000:04d}",
+                f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}",
+                rng.choice(CITIES),
+                tier,
+                round(rng.uniform(5, 900), 2),
+                ",".join(tags),
+            ]
+        )
+    writer.writerow(["12ab", "Bad Number", "Lisbon", "silver", "10", ""])
+    writer.writerow(["", "No Phone", "Porto", "bronze", "3", ""])
+    return out.getvalue().encode()
 
 
 class Command(BaseCommand):
-    help = "Create the demo operator (DEBUG only). Safe to run again."
+    help = "Load the demo data (DEBUG only): operator, contacts, templates, audiences, campaigns."
 
     def add_arguments(self, parser):
         parser.add_argument("--username", default="admin")
         parser.add_argument("--password", default="admin")
+        parser.add_argument("--contacts", type=int, default=1000)
 
-    def handle(self, *args, username: str, password: str, **options):
+    def handle(self, *args, username: str, password: str, contacts: int, **options):
         if not settings.DEBUG:
             raise CommandError("demo_data creates a known login: it runs only with DEBUG=True")
+        now = timezone.now()
+        self._operator(username, password)
+        if not Contact.objects.exists():
+            result = contacts_import(file=io.BytesIO(demo_csv(contacts)), now=now, tag="demo")
+            self.stdout.write(f"demo contacts: {result.summary}")
+            for row in result.invalid:
+                self.stdout.write(f"  {row}")
+        try:
+            self.stdout.write(f"templates synced: {templates_sync(now=now)}")
+        except WhatsAppError as exc:
+            self.stdout.write(f"templates not synced ({exc.reason}); is the sandbox running?")
+        everyone, _ = Audience.objects.get_or_create(name="Everyone subscribed", defaults={"rules": {"everyone": True}})
+        vip, _ = Audience.objects.get_or_create(name="VIP customers", defaults={"rules": {"include_tags": ["vip"]}})
+        self._campaigns(everyone, vip, now)
+
+    def _operator(self, username: str, password: str) -> None:
         user, created = get_user_model().objects.get_or_create(
             username=username, defaults={"is_staff": True, "is_superuser": True, "email": f"{username}@example.com"}
         )
@@ -22,3 +88,35 @@ class Command(BaseCommand):
             user.set_password(password)
             user.save(update_fields=["password"])
         self.stdout.write(f"demo operator {'created' if created else 'exists'}: {username}")
+
+    def _campaigns(self, everyone: Audience, vip: Audience, now) -> None:
+        approved = MessageTemplate.objects.approved()
+        collection = approved.filter(name="new_collection").first()
+        hello = approved.filter(name="hello_world").first()
+        if collection is None or hello is None:
+            self.stdout.write("no demo campaigns: the demo templates are not synced")
+            return
+        vip_campaign, created = Campaign.objects.get_or_create(
+            name="New collection — VIP",
+            defaults={
+                "template": collection,
+                "parameters": ["{{contact.first_name|there}}"],
+                "header_media_url": "https://example.com/new-collection.jpg",
+                "audience": vip,
+                "priority": 2,
+                "start_at": now,
+            },
+        )
+        if created:
+            try:
+                result = campaign_activate(campaign=vip_campaign, now=now)
+            except CampaignValidationError as exc:
+                self.stdout.write(f"demo campaign not activated: {'; '.join(exc.messages)}")
+            else:
+                self.stdout.write(f"activated {vip_campaign}: {result.recipients_added} recipients")
+                # The worker picks this up as soon as it starts: the operator sees sends and webhooks at once.
+                send_batch_task.delay()
+        Campaign.objects.get_or_create(
+            name="Welcome — everyone (draft: activate me)",
+            defaults={"template": hello, "parameters": [], "audience": everyone, "priority": 1, "start_at": now},
+        )
