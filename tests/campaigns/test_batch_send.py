@@ -262,3 +262,17 @@ def test_continuation_when_the_window_is_full_but_the_days_plan_is_not(outbox):
     assert (result.sent, result.left) == (0, 0)
     assert result.continue_at == START + dt.timedelta(minutes=4)
     assert batch_send(now=result.continue_at).sent == 10
+
+
+def test_a_contact_unsubscribing_mid_campaign_is_skipped_never_sent(outbox, settings):
+    settings.WHATSAPP_DAILY_LIMIT = 2
+    campaign = running_campaign(4)
+    assert batch_send(now=START).sent == 2
+    later = Recipient.objects.filter(campaign=campaign, status=R.PENDING).order_by("position").first()
+    contact_unsubscribe(phone=later.phone, reason="keyword", at=START + HOUR)
+    result = batch_send(now=START + DAY)
+    assert (result.sent, result.skipped) == (1, 1)
+    assert later.phone not in [m["to"] for m in outbox]
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.COMPLETED
+    assert_counters_match_recount(campaign)
