@@ -42,7 +42,7 @@ class CampaignAdmin(admin.ModelAdmin):
     search_fields = ("name",)
     readonly_fields = ("status", "pause_reason", "estimated_completion_date", *COUNTERS, "created_at", "updated_at")
     fieldsets = (
-        (None, {"fields": ("name", "template", "parameters", "header_media_url", "audience")}),
+        (None, {"fields": ("name", "template", "header_parameters", "parameters", "header_media_url", "audience")}),
         ("Schedule", {"fields": ("priority", "start_at", "end_at", "daily_cap")}),
         ("State", {"fields": ("status", "pause_reason", "estimated_completion_date")}),
         ("Counters", {"classes": ("collapse",), "fields": COUNTERS}),

@@ -226,6 +226,7 @@ def _claim_round(*, now: dt.datetime, size: int) -> list[Claim]:
                         components=build_components(
                             template=campaign.template,
                             parameters=campaign.parameters,
+                            header_parameters=campaign.header_parameters,
                             header_media_url=campaign.header_media_url,
                             contact=recipient.contact,
                         ),

@@ -28,6 +28,11 @@ class Campaign(models.Model):
         "{{contact.name}}, {{contact.phone}}, {{contact.attributes.city}}; {{contact.first_name|there}} "
         "gives a default.",
     )
+    header_parameters = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="One value per placeholder of a text header, in order; same placeholders as the body.",
+    )
     header_media_url = models.URLField(blank=True, help_text="For templates with an image/video/document header.")
     audience = models.ForeignKey("audiences.Audience", on_delete=models.PROTECT, related_name="campaigns")
     priority = models.PositiveIntegerField(

@@ -38,11 +38,16 @@ def resolve_parameters(parameters: list[str], contact) -> list[str]:
     return [resolve_parameter(value, contact) for value in parameters or []]
 
 
-def build_components(*, template, parameters: list[str], header_media_url: str, contact) -> list[dict]:
-    """The Cloud API `components` of one message: a media header if set, then the body's text parameters."""
+def build_components(
+    *, template, parameters: list[str], header_media_url: str, contact, header_parameters: list[str] = ()
+) -> list[dict]:
+    """The Cloud API `components` of one message: the header (media or text parameters), then the body's."""
     components: list[dict] = []
     header_format = getattr(template, "header_format", "") or ""
-    if header_media_url and header_format in {"IMAGE", "VIDEO", "DOCUMENT"}:
+    header_values = resolve_parameters(list(header_parameters), contact)
+    if header_values and header_format == "TEXT":
+        components.append({"type": "header", "parameters": [{"type": "text", "text": v} for v in header_values]})
+    elif header_media_url and header_format in {"IMAGE", "VIDEO", "DOCUMENT"}:
         media_type = header_format.lower()
         components.append(
             {"type": "header", "parameters": [{"type": media_type, media_type: {"link": header_media_url}}]}

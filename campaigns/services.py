@@ -73,6 +73,12 @@ def campaign_validate(*, campaign: Campaign) -> None:
     template = campaign.template
     if not template.is_approved:
         problems.append(f"Template {template} is {template.status}, not APPROVED: only approved templates can be sent.")
+    header_expected = template.header_parameter_count()
+    header_given = len(campaign.header_parameters or [])
+    if header_given != header_expected:
+        problems.append(
+            f"Template {template} takes {header_expected} header parameter(s); the campaign has {header_given}."
+        )
     expected = template.body_parameter_count()
     given = len(campaign.parameters or [])
     if given != expected:
@@ -341,6 +347,7 @@ def campaign_send_test(*, campaign: Campaign, phone: str, now: dt.datetime) -> s
     components = build_components(
         template=template,
         parameters=campaign.parameters,
+        header_parameters=campaign.header_parameters,
         header_media_url=campaign.header_media_url,
         contact=contact or Contact(phone=phone),
     )

@@ -46,6 +46,7 @@ def test_activation_with_a_past_start_runs_at_once():
     [
         ({"template__status": MessageTemplate.Status.PENDING}, "not APPROVED"),
         ({"parameters": ["only one"]}, "takes 2 body parameter(s); the campaign has 1"),
+        ({"header_parameters": []}, "takes 1 header parameter(s); the campaign has 0"),
         ({"start_at": None}, "Set a start date"),
     ],
 )
@@ -98,6 +99,7 @@ def test_commands_create_activate_and_top_up(capsys):
         f"--template={template.name}",
         "--language=en_US",
         "--audience=Everyone",
+        "--header-param={{contact.first_name}}",
         "--param={{contact.first_name}}",
         "--param=20%",
         "--start=2026-03-02T09:00:00+00:00",

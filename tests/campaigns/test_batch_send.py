@@ -43,9 +43,11 @@ def test_batch_sends_in_position_order_with_the_recipient_id_as_tracker(outbox):
 
 def test_parameters_are_resolved_per_recipient_at_send_time(outbox):
     running_campaign(1)
-    Contact.objects.update(attributes={"city": "Lisbon"})
+    Contact.objects.update(attributes={"city": "Lisbon"}, first_name="Ana")
     batch_send(now=START)
-    assert outbox[0]["components"][-1]["parameters"][0]["text"] == "Lisbon"
+    header, body = outbox[0]["components"]
+    assert header == {"type": "header", "parameters": [{"type": "text", "text": "Ana"}]}
+    assert body["parameters"][0]["text"] == "Lisbon"
 
 
 def test_claim_and_quota_are_committed_before_the_api_call(monkeypatch):

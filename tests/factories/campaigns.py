@@ -17,6 +17,7 @@ class CampaignFactory(factory.django.DjangoModelFactory):
 
     name = factory.Sequence(lambda n: f"Campaign {n}")
     template = factory.SubFactory(MessageTemplateFactory)
+    header_parameters = factory.LazyFunction(lambda: ["{{contact.first_name|there}}"])
     parameters = factory.LazyFunction(lambda: ["{{contact.attributes.city|your city}}", "20%"])
     audience = factory.SubFactory(AudienceFactory)
     priority = 1

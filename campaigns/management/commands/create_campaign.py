@@ -17,6 +17,9 @@ class Command(BaseCommand):
         parser.add_argument("--language", required=True, help="template language, e.g. en_US")
         parser.add_argument("--audience", required=True, help="audience name")
         parser.add_argument("--param", action="append", default=[], dest="params", help="one per body placeholder")
+        parser.add_argument(
+            "--header-param", action="append", default=[], dest="header_params", help="one per header placeholder"
+        )
         parser.add_argument("--priority", type=int, default=1)
         parser.add_argument("--start", help="ISO-8601 start")
         parser.add_argument("--end", help="ISO-8601 end")
@@ -39,6 +42,7 @@ class Command(BaseCommand):
             template=template,
             audience=audience,
             parameters=opts["params"],
+            header_parameters=opts["header_params"],
             priority=opts["priority"],
             start_at=aware(opts["start"], "--start") if opts["start"] else None,
             end_at=aware(opts["end"], "--end") if opts["end"] else None,
