@@ -5,6 +5,9 @@ import sys
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    if "--json" in sys.argv:
+        # stdout carries the one JSON object; the command's log lines go to stderr.
+        os.environ["LOG_STREAM"] = "stderr"
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

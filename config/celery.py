@@ -20,7 +20,11 @@ def ensure_local_folders(sender: Celery, **kwargs) -> None:
     backend) writes to folders that must exist before the first message.
     """
     options = sender.conf.broker_transport_options or {}
-    folders = [options[key] for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder") if key in options]
+    folders = [
+        options[key]
+        for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder")
+        if key in options
+    ]
     backend = sender.conf.result_backend or ""
     if backend.startswith("file://"):
         folders.append(backend.removeprefix("file://"))
