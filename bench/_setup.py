@@ -1,4 +1,4 @@
-"""Shared start-up for the audiences benchmarks: Django on the PostgreSQL in DATABASE_URL, migrated."""
+"""Shared start-up for the benchmarks: Django on the PostgreSQL in DATABASE_URL, migrated."""
 
 import os
 import sys
@@ -18,4 +18,4 @@ def django_on_postgres():
     django.setup()
     from django.core.management import call_command
 
-    call_command("migrate", "audiences", verbosity=0)
+    call_command("migrate", verbosity=0)

@@ -14,27 +14,13 @@ timed too: it adds nothing. Prints one JSON line.
 import argparse
 import datetime as dt
 import json
-import os
 import resource
-import sys
 import time
 from pathlib import Path
 
+from _setup import django_on_postgres
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def setup_django() -> None:
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.setdefault("DEBUG", "1")  # a throw-away key; nothing here is served
-    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
-        sys.exit("set DATABASE_URL=postgres://... (the figures are about PostgreSQL)")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
 
 
 def generate_contacts(cursor, rows: int) -> None:
@@ -60,7 +46,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     args = parser.parse_args()
-    setup_django()
+    django_on_postgres()
     from django.db import connection
 
     from audiences.models import Audience

@@ -22,6 +22,8 @@ import threading
 import time
 from pathlib import Path
 
+from _setup import django_on_postgres
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -67,15 +69,10 @@ def main() -> None:
         WHATSAPP_PHONE_NUMBER_ID="100000000000001",
         WHATSAPP_DAILY_LIMIT=str(10**8),
     )
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    django_on_postgres()
     from django.conf import settings
-    from django.core.management import call_command
     from django.db import connection
 
-    call_command("migrate", verbosity=0)
     sandbox = start_sandbox(port)
     try:
         from audiences.models import Audience, Contact

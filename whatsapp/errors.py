@@ -43,16 +43,20 @@ def classify(code: int | None, http_status: int | None = None) -> ErrorKind:
     at all on a 5xx / 429) is transient; anything else unknown is permanent for
     the recipient, so a message we do not understand is never retried blindly.
     """
-    if code is not None:
-        try:
-            kind = _BY_CODE.get(int(code))
-        except (TypeError, ValueError):
-            kind = None
-        if kind is not None:
-            return kind
+    kind = _BY_CODE.get(parse_code(code))
+    if kind is not None:
+        return kind
     if http_status is not None and (http_status >= 500 or http_status == 429):
         return ErrorKind.TRANSIENT
     return ErrorKind.PERMANENT
+
+
+def parse_code(value: object) -> int | None:
+    """An error code as WhatsApp sends it (number or numeric string), or None when there is none to read."""
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
 
 
 def format_reason(code: int | None, title: str | None, message: str | None, details: str | None) -> str:
@@ -91,11 +95,7 @@ class WhatsAppError(Exception):
         error = body.get("error") if isinstance(body, dict) else None
         if not isinstance(error, dict):
             return cls(f"HTTP {http_status} without a WhatsApp error body", http_status=http_status)
-        code = error.get("code")
-        try:
-            code = int(code) if code is not None else None
-        except (TypeError, ValueError):
-            code = None
+        code = parse_code(error.get("code"))
         error_data = error.get("error_data") if isinstance(error.get("error_data"), dict) else {}
         message = str(error.get("message") or "")
         # The Graph API has no title field on most errors: its message minus the "(#code) " prefix is the title.

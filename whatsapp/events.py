@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from whatsapp.errors import ErrorKind, classify, format_reason
+from whatsapp.errors import ErrorKind, classify, format_reason, parse_code
 
 
 @dataclass(frozen=True)
@@ -31,11 +31,7 @@ class ErrorInfo:
 
     @classmethod
     def from_raw(cls, raw: dict) -> ErrorInfo:
-        code = raw.get("code")
-        try:
-            code = int(code) if code is not None else None
-        except (TypeError, ValueError):
-            code = None
+        code = parse_code(raw.get("code"))
         error_data = raw.get("error_data") if isinstance(raw.get("error_data"), dict) else {}
         return cls(
             code=code,
