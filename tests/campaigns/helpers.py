@@ -2,6 +2,8 @@
 
 import datetime as dt
 
+from django.conf import settings
+
 from campaigns.models import Campaign, Recipient
 from campaigns.services import campaign_activate, campaign_recount
 from tests.factories.audiences import AudienceFactory, ContactFactory
@@ -32,3 +34,11 @@ def statuses(campaign: Campaign) -> dict[str, int]:
     from collections import Counter
 
     return dict(Counter(Recipient.objects.filter(campaign=campaign).values_list("status", flat=True)))
+
+
+def database_url() -> str:
+    """The test database as a DATABASE_URL, for subprocesses that must use it."""
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("postgresql"):
+        return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    return f"sqlite:///{db['NAME']}"

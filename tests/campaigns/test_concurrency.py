@@ -14,7 +14,7 @@ import pytest
 from django.conf import settings as django_settings
 
 from campaigns.models import QuotaReservation, Recipient
-from tests.campaigns.helpers import START, assert_counters_match_recount, running_campaign
+from tests.campaigns.helpers import START, assert_counters_match_recount, database_url, running_campaign
 from whatsapp.sandbox import SandboxServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,13 +31,6 @@ print("ready", flush=True)
 sys.stdin.read()
 call_command("send_batch", "--as-of", sys.argv[1], "--json")
 """
-
-
-def database_url() -> str:
-    db = django_settings.DATABASES["default"]
-    if db["ENGINE"].endswith("postgresql"):
-        return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    return f"sqlite:///{db['NAME']}"
 
 
 def batch_env(sandbox: SandboxServer, **extra) -> dict:

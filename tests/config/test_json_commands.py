@@ -6,8 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.campaigns.helpers import START, running_campaign
-from tests.campaigns.test_concurrency import database_url
+from tests.campaigns.helpers import START, database_url, running_campaign
 
 ROOT = Path(__file__).resolve().parents[2]
 
