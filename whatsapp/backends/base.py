@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 
@@ -11,7 +12,7 @@ class SendResult:
     message_status: str | None  # "accepted", "held_for_quality_assessment", ... or None
 
 
-class BaseBackend:
+class BaseBackend(ABC):
     """Send templates and list the account's templates.
 
     Implementations are shared by all threads of a process (see `get_backend()`)
@@ -19,16 +20,17 @@ class BaseBackend:
     request that went out without an answer raises it with kind UNKNOWN_OUTCOME.
     """
 
+    @abstractmethod
     def send_template(
         self, to: str, template_name: str, language: str, components: list[dict], tracker: str | None = None
     ) -> SendResult:
-        raise NotImplementedError
+        """Send one template message; the answer's message id and status, or WhatsAppError."""
 
+    @abstractmethod
     def list_templates(self) -> list[dict]:
         """Every template of the business account, as the Graph API returns them (all pages)."""
-        raise NotImplementedError
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (optional hook: most backends hold nothing to release)
         """Release pooled resources (connections). Safe to call more than once."""
 
 
