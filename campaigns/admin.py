@@ -63,6 +63,14 @@ class CampaignAdmin(admin.ModelAdmin):
         percent = 100 * campaign.sent / campaign.total if campaign.total else 0
         return f"{campaign.sent} of {campaign.total} ({percent:.1f}%)"
 
+    def has_activate_permission(self, request) -> bool:
+        """Activating (and topping up) sends to real people: only "Campaign managers" may."""
+        return request.user.has_perm("campaigns.activate_campaign")
+
+    def has_export_permission(self, request) -> bool:
+        """Exports carry phone numbers: viewers see the figures, not the phones."""
+        return request.user.has_perm("campaigns.export_recipients")
+
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "template":
             kwargs["queryset"] = MessageTemplate.objects.approved()
@@ -79,7 +87,7 @@ class CampaignAdmin(admin.ModelAdmin):
             )
         return super().change_view(request, object_id, form_url, extra_context)
 
-    @admin.action(description="Activate (validate, add the audience as recipients)", permissions=["change"])
+    @admin.action(description="Activate (validate, add the audience as recipients)", permissions=["activate"])
     def activate(self, request, queryset):
         _each(self, request, queryset, services.campaign_activate, "{outcome.status}, recipients added: "
               "{outcome.recipients_added}, estimated completion {outcome.estimated_completion_date}")  # fmt: skip
@@ -109,7 +117,7 @@ class CampaignAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/campaigns/campaign/cancel_confirmation.html", context)
 
-    @admin.action(description="Top up (add new audience matches)", permissions=["change"])
+    @admin.action(description="Top up (add new audience matches)", permissions=["activate"])
     def top_up(self, request, queryset):
         _each(self, request, queryset, services.campaign_top_up, "recipients_added: {outcome.recipients_added}")
 

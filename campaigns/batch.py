@@ -331,7 +331,7 @@ def _record_error(claim: Claim, exc, *, now: dt.datetime, stopped: dict) -> str:
         if kind in (ErrorKind.TRANSIENT, ErrorKind.LATER):
             attempts = claim.attempts + 1
             if attempts >= settings.SEND_MAX_ATTEMPTS:
-                _move(claim, R.FAILED, attempts=attempts, failed_at=now, **_error_fields(exc))
+                _move(claim, R.FAILED, at=now, attempts=attempts, failed_at=now, **_error_fields(exc))
                 return "failed"
             delay = LATER_DELAY if kind == ErrorKind.LATER else retry_delay(attempts)
             _move(claim, R.PENDING, attempts=attempts, next_attempt_at=now + delay, **_error_fields(exc))
@@ -339,19 +339,19 @@ def _record_error(claim: Claim, exc, *, now: dt.datetime, stopped: dict) -> str:
         if kind == ErrorKind.STOP_CAMPAIGN:
             stopped[claim.campaign_id] = exc.reason
             Campaign.objects.filter(pk=claim.campaign_id, status__in=[C.RUNNING, C.SCHEDULED]).update(
-                status=C.PAUSED, pause_reason=exc.reason, updated_at=now
+                status=C.PAUSED, pause_reason=exc.reason, pause_error_code=exc.code, updated_at=now
             )
             _move(claim, R.PENDING, **_error_fields(exc))
             return "retry_later"
-        _move(claim, R.FAILED, attempts=claim.attempts + 1, failed_at=now, **_error_fields(exc))
+        _move(claim, R.FAILED, at=now, attempts=claim.attempts + 1, failed_at=now, **_error_fields(exc))
     if kind == ErrorKind.OPT_OUT:
         contact_unsubscribe(phone=claim.phone, reason=Contact.SubscriptionReason.API_ERROR_131050, at=now)
     return "failed"
 
 
-def _move(claim: Claim, new: str, **changes) -> int:
+def _move(claim: Claim, new: str, *, at: dt.datetime | None = None, **changes) -> int:
     return lifecycle.recipients_move(
-        campaign_id=claim.campaign_id, ids=[claim.recipient_id], old=R.QUEUED, new=new, **changes
+        campaign_id=claim.campaign_id, ids=[claim.recipient_id], old=R.QUEUED, new=new, at=at, **changes
     )
 
 

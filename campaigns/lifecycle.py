@@ -16,9 +16,12 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, F
+from django.db.models.functions import TruncDate
+from django.utils import timezone
 
-from campaigns.models import Campaign, Recipient
+from campaigns.models import Campaign, CampaignDay, Recipient
+from campaigns.quota import local_day
 
 S = Recipient.Status
 
@@ -67,20 +70,47 @@ def counter_deltas(old: str, new: str, n: int = 1) -> dict[str, int]:
     return deltas
 
 
-def campaign_bump(*, campaign_id: int, deltas: dict[str, int]) -> None:
-    """Apply counter deltas with F() (never read-modify-write); call in the transaction that moved the rows."""
+# The status changes the dashboard counts per day (CampaignDay): entries into these counters.
+DAY_COUNTERS = ("sent", "delivered", "read", "failed")
+
+
+def campaign_bump(*, campaign_id: int, deltas: dict[str, int], at: dt.datetime | None = None) -> None:
+    """Apply counter deltas with F() (never read-modify-write); call in the transaction that moved the rows.
+
+    With `at` (when the change happened), recipients entering sent, delivered,
+    read or failed are also counted on that day's CampaignDay row.
+    """
     if deltas:
         Campaign.objects.filter(pk=campaign_id).update(**{name: F(name) + delta for name, delta in deltas.items()})
+    if at is not None:
+        entries = {name: deltas[name] for name in DAY_COUNTERS if deltas.get(name, 0) > 0}
+        campaign_day_add(campaign_id=campaign_id, day=local_day(at), counts=entries)
 
 
-def recipients_move(*, campaign_id: int, ids: list[int] | None, old: str, new: str, **changes) -> int:
-    """Set-based move of a campaign's recipients from `old` to `new` (only rows still in `old`); returns how many."""
+def campaign_day_add(*, campaign_id: int, day: dt.date, counts: dict[str, int]) -> None:
+    """Add to a campaign's day row with F() (created on first use; a concurrent creator is not an error)."""
+    if not counts:
+        return
+    changes = {name: F(name) + n for name, n in counts.items()}
+    rows = CampaignDay.objects.filter(campaign_id=campaign_id, day=day)
+    if not rows.update(**changes):
+        CampaignDay.objects.get_or_create(campaign_id=campaign_id, day=day)
+        rows.update(**changes)
+
+
+def recipients_move(
+    *, campaign_id: int, ids: list[int] | None, old: str, new: str, at: dt.datetime | None = None, **changes
+) -> int:
+    """Set-based move of a campaign's recipients from `old` to `new` (only rows still in `old`); returns how many.
+
+    Pass `at` when the move is an event the dashboard counts per day (a send that failed).
+    """
     with transaction.atomic():
         rows = Recipient.objects.filter(campaign_id=campaign_id, status=old)
         if ids is not None:
             rows = rows.filter(id__in=ids)
         moved = rows.update(status=new, **changes)
-        campaign_bump(campaign_id=campaign_id, deltas=counter_deltas(old, new, moved))
+        campaign_bump(campaign_id=campaign_id, deltas=counter_deltas(old, new, moved), at=at if moved else None)
     return moved
 
 
@@ -123,6 +153,31 @@ def recipient_advance(
             return False
         updated = Recipient.objects.filter(pk=recipient_id, status=old).update(**changes)
         if updated and moves:
-            campaign_bump(campaign_id=row["campaign_id"], deltas=counter_deltas(old, status))
+            campaign_bump(campaign_id=row["campaign_id"], deltas=counter_deltas(old, status), at=at)
             return True
     return False
+
+
+def day_counts(recipients) -> dict[dt.date, dict[str, int]]:
+    """Recount CampaignDay's columns from a campaign's recipient rows (a repair and backfill tool).
+
+    `planned` by estimated send date; the others by the local day of the
+    recipient's first sent / delivered / read / failed timestamp. Takes a
+    queryset so a migration can pass its historical model's rows.
+    """
+    tz = timezone.get_current_timezone()
+    sources = {"planned": "estimated_send_date", **{name: f"{name}_at" for name in DAY_COUNTERS}}
+    days: dict[dt.date, dict[str, int]] = {}
+    for name, column in sources.items():
+        key = F(column) if name == "planned" else TruncDate(column, tzinfo=tz)
+        rows = (
+            recipients.filter(**{f"{column}__isnull": False})
+            .annotate(d=key)
+            .values("d")
+            .annotate(n=Count("id"))
+            .order_by()
+            .values_list("d", "n")
+        )
+        for day, n in rows:
+            days.setdefault(day, dict.fromkeys(sources, 0))[name] = n
+    return days

@@ -43,6 +43,9 @@ class Campaign(models.Model):
     daily_cap = models.PositiveIntegerField(null=True, blank=True, help_text="At most this many messages a day.")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT, db_index=True)
     pause_reason = models.TextField(blank=True)
+    pause_error_code = models.IntegerField(
+        null=True, blank=True, help_text="The WhatsApp error code that paused the campaign (empty when paused by hand)."
+    )
     estimated_completion_date = models.DateField(null=True, blank=True)
 
     # Counters, kept equal to a recount of the recipient rows (campaign_recount).
@@ -62,6 +65,10 @@ class Campaign(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [
+            ("activate_campaign", "Can activate and top up campaigns"),
+            ("export_recipients", "Can export recipients' phones"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -113,6 +120,34 @@ class Recipient(models.Model):
 
     def __str__(self) -> str:
         return f"{self.phone} ({self.status})"
+
+
+class CampaignDay(models.Model):
+    """A campaign's day (calendar day in TIME_ZONE): the plan and what happened, for the dashboard's charts.
+
+    `planned` is how many recipients activation and top-ups planned for the
+    day (their estimated send date). The other columns count status changes
+    on the day of the event: recipients that became sent (or delivered/read
+    without a sent report), delivered, read, failed. They are written in the
+    transaction that moves the recipient (campaigns/lifecycle.py), so a
+    1,000,000-recipient campaign's dashboard reads a few hundred rows, not
+    its recipients.
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="days")
+    day = models.DateField()
+    planned = models.IntegerField(default=0)
+    sent = models.IntegerField(default=0)
+    delivered = models.IntegerField(default=0)
+    read = models.IntegerField(default=0)
+    failed = models.IntegerField(default=0)
+
+    class Meta:
+        ordering = ["campaign", "day"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "day"], name="campaigns_day_one_per_campaign")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id} {self.day}"
 
 
 class QuotaLock(models.Model):

@@ -20,7 +20,7 @@ from audiences.models import Contact
 from audiences.selectors import audience_contacts
 from campaigns import lifecycle
 from campaigns.batch import BatchResult, batch_send
-from campaigns.models import Campaign, Recipient
+from campaigns.models import Campaign, CampaignDay, Recipient
 from campaigns.planning import daily_share, estimated_send_day
 from campaigns.quota import local_day, quota_lock, quota_reserve, quota_usage
 from campaigns.rendering import build_components
@@ -32,6 +32,7 @@ __all__ = [
     "batch_send",
     "campaign_activate",
     "campaign_cancel",
+    "campaign_days_rebuild",
     "campaign_pause",
     "campaign_recount",
     "campaign_resend_unknown",
@@ -143,12 +144,43 @@ def _materialise(*, campaign: Campaign, now: dt.datetime) -> int:
     else:
         added = _materialise_orm(campaign, contacts, next_position, base_day, ahead, share)
     lifecycle.campaign_bump(campaign_id=campaign.pk, deltas={"total": added, "pending": added})
+    _plan_days(campaign=campaign, from_position=next_position)
     last = ahead + added
     Campaign.objects.filter(pk=campaign.pk).update(
         estimated_completion_date=estimated_send_day(base_day=base_day, ahead=last - 1, share=share) if last else None,
         updated_at=now,
     )
     return added
+
+
+def _plan_days(*, campaign: Campaign, from_position: int) -> None:
+    """Add the recipients just inserted to their estimated days' `planned` (the dashboard's planned line).
+
+    Only activation and top-up write `planned`, under the campaign's row lock,
+    so reading then upserting the column loses nothing; the upsert touches no
+    other column, so a status event counting on the same day row is kept.
+    """
+    planned = dict(
+        Recipient.objects.filter(campaign_id=campaign.pk, position__gte=from_position)
+        .values_list("estimated_send_date")
+        .annotate(n=Count("id"))
+        .order_by()
+        .values_list("estimated_send_date", "n")
+    )
+    existing = dict(
+        CampaignDay.objects.filter(campaign_id=campaign.pk, day__in=list(planned)).values_list("day", "planned")
+    )
+    CampaignDay.objects.bulk_create(
+        [
+            CampaignDay(campaign_id=campaign.pk, day=day, planned=existing.get(day, 0) + n)
+            for day, n in planned.items()
+            if day
+        ],
+        update_conflicts=True,
+        unique_fields=["campaign", "day"],
+        update_fields=["planned"],
+        batch_size=1000,
+    )
 
 
 def _materialise_sql(campaign, contacts, next_position, base_day, ahead, share) -> int:
@@ -221,7 +253,7 @@ def campaign_pause(*, campaign: Campaign, reason: str, now: dt.datetime) -> None
 def campaign_resume(*, campaign: Campaign, now: dt.datetime) -> None:
     """paused -> running (or scheduled when its start is still ahead)."""
     to = C.SCHEDULED if campaign.start_at and campaign.start_at > now else C.RUNNING
-    _transition(campaign, from_={C.PAUSED}, to=to, now=now, pause_reason="")
+    _transition(campaign, from_={C.PAUSED}, to=to, now=now, pause_reason="", pause_error_code=None)
 
 
 def campaign_cancel(*, campaign: Campaign, now: dt.datetime) -> int:
@@ -272,6 +304,18 @@ def campaign_recount(*, campaign: Campaign) -> dict[str, int]:
         Campaign.objects.filter(pk=campaign.pk).update(**values)
     campaign.refresh_from_db()
     return values
+
+
+def campaign_days_rebuild(*, campaign: Campaign) -> int:
+    """Replace the campaign's CampaignDay rows by a recount of its recipients (repair); returns the day count."""
+    with transaction.atomic():
+        Campaign.objects.select_for_update().filter(pk=campaign.pk).first()
+        days = lifecycle.day_counts(Recipient.objects.filter(campaign_id=campaign.pk))
+        CampaignDay.objects.filter(campaign_id=campaign.pk).delete()
+        CampaignDay.objects.bulk_create(
+            [CampaignDay(campaign_id=campaign.pk, day=day, **counts) for day, counts in days.items()], batch_size=1000
+        )
+    return len(days)
 
 
 # --- Status tracking ----------------------------------------------------------
