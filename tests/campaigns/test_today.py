@@ -3,6 +3,8 @@
 import datetime as dt
 
 import pytest
+from django.contrib import admin
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
@@ -11,8 +13,9 @@ from campaigns.models import Campaign, Recipient
 from campaigns.services import campaign_pause
 from campaigns.tasks import SEND_BATCH_TASK
 from campaigns.today import FAILURE_ALERT_MIN_ATTEMPTS, today_overview
+from config.admin import CampaignManagerSite
 from tests.campaigns.helpers import START, running_campaign
-from tests.factories import CampaignFactory
+from tests.factories import CampaignFactory, UserFactory
 from whatsapp.backends.locmem import LocmemBackend
 from whatsapp.errors import ErrorKind, WhatsAppError
 from whatsapp.models import MessageTemplate
@@ -42,6 +45,12 @@ def alerts_about(campaign, now=NOW):
 def fail_phones(campaign, n, code=131026):
     phones = Recipient.objects.filter(campaign=campaign).order_by("position").values_list("phone", flat=True)[:n]
     LocmemBackend.script_errors({phone: error(code) for phone in phones})
+
+
+def user_with(*codenames):
+    user = UserFactory()
+    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="campaigns", codename__in=codenames))
+    return user
 
 
 # --- quota and campaigns ---------------------------------------------------------
@@ -387,3 +396,39 @@ def test_an_expired_task_is_not_a_next_batch():
     overview = today_overview(now=NOW)
     assert overview.next_batch_at is None
     assert [a for a in overview.alerts if "No send batch" in a.message]
+
+
+# --- the admin index ---------------------------------------------------------------
+
+
+def test_every_admin_registration_lands_on_the_campaign_manager_site():
+    assert isinstance(admin.site, CampaignManagerSite)
+    for model in (Campaign, Recipient, MessageTemplate, PeriodicTask):
+        assert admin.site.is_registered(model)
+
+
+@pytest.mark.django_db
+def test_the_index_shows_today_to_a_superuser(admin_client, settings):
+    campaign = running_campaign(3, name="Spring sale")
+    PeriodicTask.objects.filter(name=DEFAULT_TASK).update(enabled=False)
+
+    response = admin_client.get(reverse("admin:index"))
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'id="today"' in html
+    assert "WhatsApp campaigns" in html
+    assert "used in the last 24 hours" in html
+    assert reverse("admin:campaigns_campaign_change", args=[campaign.pk]) in html
+    assert "Spring sale" in html
+    assert 'role="progressbar"' in html
+    assert "No send batch is scheduled" in html
+    assert 'id="content-main"' in html  # the app list is still there, below Today
+
+
+@pytest.mark.django_db
+def test_a_user_who_may_not_view_campaigns_does_not_see_today(client):
+    client.force_login(user_with())
+    response = client.get(reverse("admin:index"))
+    assert response.status_code == 200
+    assert 'id="today"' not in response.content.decode()
