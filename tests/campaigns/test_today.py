@@ -1,9 +1,12 @@
 """Today on the admin index: the quota, the active campaigns, the next send batch, the alerts, "Send batch now"."""
 
 import datetime as dt
+import threading
 
 import pytest
+from celery.signals import task_postrun
 from django.contrib import admin
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
@@ -423,7 +426,17 @@ def test_the_index_shows_today_to_a_superuser(admin_client, settings):
     assert "Spring sale" in html
     assert 'role="progressbar"' in html
     assert "No send batch is scheduled" in html
+    assert 'value="Send batch now"' in html
     assert 'id="content-main"' in html  # the app list is still there, below Today
+
+
+@pytest.mark.django_db
+def test_a_viewer_sees_today_without_the_send_button(client):
+    client.force_login(user_with("view_campaign"))
+    response = client.get(reverse("admin:index"))
+    html = response.content.decode()
+    assert 'id="today"' in html
+    assert "Send batch now" not in html
 
 
 @pytest.mark.django_db
@@ -432,3 +445,61 @@ def test_a_user_who_may_not_view_campaigns_does_not_see_today(client):
     response = client.get(reverse("admin:index"))
     assert response.status_code == 200
     assert 'id="today"' not in response.content.decode()
+
+
+# --- "Send batch now" ---------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_send_batch_now_queues_the_batch_after_commit_and_records_it(
+    admin_client, admin_user, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = admin_client.post(reverse("admin:send_batch_now"))
+
+    assert response.status_code == 302
+    assert response.url == reverse("admin:index")
+    assert len(callbacks) == 1  # delay_on_commit: nothing is queued before the commit
+    entry = LogEntry.objects.get(user=admin_user)
+    assert (entry.object_id, entry.change_message) == (str(default_task().pk), "Ran the send batch now from Today.")
+    page = admin_client.get(response.url)
+    assert "Send batch queued" in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_send_batch_now_is_refused_without_the_activate_permission(client, monkeypatch):
+    queued = []
+    monkeypatch.setattr("config.admin.send_batch_task.delay_on_commit", lambda: queued.append(1))
+    client.force_login(user_with("view_campaign", "change_campaign"))
+    assert client.post(reverse("admin:send_batch_now")).status_code == 403
+    assert queued == []
+    assert not LogEntry.objects.exists()
+
+
+@pytest.mark.django_db
+def test_send_batch_now_takes_only_a_post(admin_client):
+    assert admin_client.get(reverse("admin:send_batch_now")).status_code == 405
+
+
+def test_send_batch_now_runs_a_batch_on_a_real_worker(live_celery_worker, client, outbox):
+    campaign = running_campaign(3)
+    user = user_with("view_campaign", "activate_campaign")
+    client.force_login(user)
+    finished = threading.Event()
+
+    def on_postrun(sender=None, **kwargs):
+        if sender is not None and sender.name == SEND_BATCH_TASK:
+            finished.set()
+
+    task_postrun.connect(on_postrun, weak=False)
+    try:
+        response = client.post(reverse("admin:send_batch_now"))
+        assert response.status_code == 302
+        assert finished.wait(timeout=60), "the worker did not run the send batch"
+    finally:
+        task_postrun.disconnect(on_postrun)
+
+    campaign.refresh_from_db()
+    assert campaign.sent == 3
+    assert len(outbox) == 3
+    assert LogEntry.objects.filter(user=user, change_message="Ran the send batch now from Today.").count() == 1
