@@ -68,7 +68,7 @@ class CampaignToday:
     sent: int
     pending: int
     sent_today: int  # quota reserved today for it (the ledger)
-    planned_today: int  # its plan for today (CampaignDay.planned), or its daily share when today has no plan row
+    planned_today: int  # its plan for today (CampaignDay.planned); without one, its daily share if it sends today
     planned_today_is_share: bool
     url: str
 
@@ -120,7 +120,7 @@ def today_overview(*, now: dt.datetime) -> TodayOverview:
     active = sorted((c for c in campaigns if c.status in ACTIVE), key=lambda c: (ACTIVE.index(c.status), c.pk))
     plans = _plans_to_date(active, today=today)
     sharing = sum(1 for c in active if c.status in (C.RUNNING, C.SCHEDULED))
-    rows = [_campaign_today(c, quota=quota, plan=plans.get(c.pk, {}), sharing=sharing) for c in active]
+    rows = [_campaign_today(c, quota=quota, plan=plans.get(c.pk, {}), sharing=sharing, today=today) for c in active]
     schedules = _batch_schedules(now=now)
     alerts = [
         *_alerts_paused_by_error(active),
@@ -149,8 +149,18 @@ def _plans_to_date(campaigns: list[Campaign], *, today: dt.date) -> dict[int, di
     return {row["campaign_id"]: {"to_date": row["to_date"] or 0, "today": row["today"]} for row in rows}
 
 
-def _campaign_today(campaign: Campaign, *, quota: QuotaUsage, plan: dict, sharing: int) -> CampaignToday:
-    planned_today = plan.get("today")
+def _campaign_today(
+    campaign: Campaign, *, quota: QuotaUsage, plan: dict, sharing: int, today: dt.date
+) -> CampaignToday:
+    planned_today, is_share = plan.get("today"), False
+    if planned_today is None:
+        # No plan row for today (ahead of or behind its plan): what it can expect today, if it sends today at all.
+        starts_later = campaign.start_at is not None and local_day(campaign.start_at) > today
+        if campaign.status == C.PAUSED or starts_later:
+            planned_today = 0
+        else:
+            is_share = True
+            planned_today = daily_share(limit=quota.limit, running_campaigns=sharing, daily_cap=campaign.daily_cap)
     return CampaignToday(
         id=campaign.pk,
         name=campaign.name,
@@ -160,10 +170,8 @@ def _campaign_today(campaign: Campaign, *, quota: QuotaUsage, plan: dict, sharin
         sent=campaign.sent,
         pending=campaign.pending,
         sent_today=quota.by_campaign_today.get(campaign.pk, 0),
-        planned_today=planned_today
-        if planned_today is not None
-        else daily_share(limit=quota.limit, running_campaigns=sharing, daily_cap=campaign.daily_cap),
-        planned_today_is_share=planned_today is None,
+        planned_today=planned_today,
+        planned_today_is_share=is_share,
         url=_change_url(campaign),
     )
 
@@ -207,7 +215,7 @@ def _alerts_failure_rate(campaigns: list[Campaign]) -> list[Alert]:
             Alert(
                 "warning",
                 f"{c}: {c.failed} of {attempted} messages failed ({c.failed / attempted:.1%}, "
-                f"above the {threshold:.0%} alert rate). See the failure reasons.",
+                f"above the {threshold * 100:g}% alert rate). See the failure reasons.",
                 _recipients_url(c, Recipient.Status.FAILED),
                 "See the failed recipients",
             )

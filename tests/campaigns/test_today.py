@@ -83,6 +83,7 @@ def test_active_campaigns_show_progress_and_todays_share_from_the_plan_or_the_da
     batch_send(now=START - DAY)  # completed yesterday: not on Today
     running = running_campaign(10, now=START)  # alone: 6 planned today, 4 tomorrow
     batch_send(now=START)
+    behind = running_campaign(3, now=START - DAY)  # all 3 planned yesterday, none sent: no plan row today
     tomorrow = running_campaign(4, now=START, start_at=START + DAY)  # scheduled: its plan starts tomorrow
     paused = running_campaign(2, now=START)
     campaign_pause(campaign=paused, reason="by hand", now=START)
@@ -90,15 +91,18 @@ def test_active_campaigns_show_progress_and_todays_share_from_the_plan_or_the_da
 
     rows = {row.id: row for row in today_overview(now=NOW).campaigns}
 
-    assert list(rows) == [running.pk, tomorrow.pk, paused.pk]  # running, scheduled, paused
+    assert list(rows) == [running.pk, behind.pk, tomorrow.pk, paused.pk]  # running, scheduled, paused
     row = rows[running.pk]
     assert (row.status, row.sent, row.total, row.progress_percent) == (C.RUNNING, 6, 10, 60)
     assert (row.sent_today, row.planned_today, row.planned_today_is_share) == (6, 6, False)
     assert row.url == reverse("admin:campaigns_campaign_change", args=[running.pk])
+    # Its daily share: the limit over the three campaigns that share it (running, running, scheduled).
+    assert (rows[behind.pk].planned_today, rows[behind.pk].planned_today_is_share) == (2, True)
     row = rows[tomorrow.pk]
     assert (row.status, row.sent, row.progress_percent, row.sent_today) == (C.SCHEDULED, 0, 0, 0)
-    # No plan row for today: its daily share, the limit over the two campaigns that share it (running, scheduled).
-    assert (row.planned_today, row.planned_today_is_share) == (3, True)
+    assert (row.planned_today, row.planned_today_is_share) == (0, False)  # it starts tomorrow
+    # Its plan: activated as the fourth campaign, 6 // 4 = 1 a day.
+    assert (rows[paused.pk].planned_today, rows[paused.pk].planned_today_is_share) == (1, False)
     assert done.pk not in rows
 
 
