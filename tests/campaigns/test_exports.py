@@ -1,6 +1,7 @@
 """Exports: the failures and all recipients as CSV, streamed from one query, formulas defused, each export logged."""
 
 import datetime as dt
+import zoneinfo
 
 import pytest
 from django.contrib.admin.models import CHANGE, LogEntry
@@ -8,7 +9,7 @@ from django.http import StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns.exports import csv_cell, csv_lines
+from campaigns.exports import PLAIN, TEXT, TIME, csv_lines, defuse, row_formatter
 from campaigns.models import Recipient
 from campaigns.services import campaign_recount
 from tests.factories.audiences import ContactFactory
@@ -130,23 +131,36 @@ def test_an_unknown_campaign_is_not_found(admin_client):
 
 
 @pytest.mark.parametrize(
-    ("value", "cell"),
+    ("text", "cell"),
     [
         ("=1+2", "'=1+2"),
         ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
         ("-2+3", "'-2+3"),
         ("@SUM(A1)", "'@SUM(A1)"),
         ("\t=1", "'\t=1"),
+        ("\r=1", "'\r=1"),
         ("+14155550123", "+14155550123"),  # an E.164 phone is a plain number: kept as it is
         ("-5", "-5"),
         ("Ann = Bob", "Ann = Bob"),
-        (None, ""),
-        (131026, "131026"),
-        (dt.date(2026, 3, 2), "2026-03-02"),
     ],
 )
-def test_cells_that_a_spreadsheet_would_run_as_formulas_are_defused(value, cell):
-    assert csv_cell(value) == cell
+def test_text_that_a_spreadsheet_would_run_as_a_formula_is_defused(text, cell):
+    assert defuse(text) == cell
+
+
+def test_a_row_is_formatted_by_column_kind():
+    lisbon_summer = zoneinfo.ZoneInfo("Europe/Lisbon")
+    format_row = row_formatter(kinds=[TEXT, TIME, TIME, PLAIN, PLAIN, TEXT], tz=lisbon_summer)
+    # Times come as the database's text: PostgreSQL's with an offset, SQLite's naive (UTC).
+    row = ("=A1", "2026-07-01 08:00:00.00099+00", "2026-07-01 08:00:00", 131026, dt.date(2026, 7, 1), "")
+    assert format_row(row) == ["'=A1", "2026-07-01 09:00:00+01:00", "2026-07-01 09:00:00+01:00", 131026,
+                               dt.date(2026, 7, 1), ""]  # fmt: skip
+    row = ("", None, "2026-07-01 10:00:00+02", None, None, None)
+    assert format_row(row)[1:3] == [None, "2026-07-01 09:00:00+01:00"]
+    assert list(csv_lines(header=["a"], rows=[format_row(("=A1", None, None, 131026, dt.date(2026, 7, 1), ""))])) == [
+        "a\r\n",
+        "'=A1,,,131026,2026-07-01,\r\n",
+    ]
 
 
 def test_lines_are_yielded_a_chunk_of_rows_at_a_time():
