@@ -230,6 +230,21 @@ def test_a_manager_sees_the_clone_button_and_both_exports(manager_client):
     assert reverse("admin:campaigns_campaign_export_recipients", args=[campaign.pk]) in page
 
 
+@pytest.fixture
+def manager_client_for():
+    """A second, separate client for a manager, for tests that compare with a viewer in the same test."""
+    from django.test import Client
+
+    from tests.factories.users import UserFactory
+
+    def make():
+        other = Client()
+        other.force_login(UserFactory(username="manager", groups=[MANAGERS]))
+        return other
+
+    return make
+
+
 @pytest.mark.parametrize("kind", ["failures", "recipients"])
 def test_a_viewer_cannot_export_phones(viewer_client, manager_client_for, kind):
     campaign = running_campaign(1)
@@ -246,21 +261,6 @@ def test_a_viewer_cannot_clone_from_the_change_page(viewer_client):
     assert viewer_client.post(reverse("admin:campaigns_campaign_clone", args=[campaign.pk])).status_code == 403
     assert Campaign.objects.count() == 1
     assert not LogEntry.objects.exists()
-
-
-@pytest.fixture
-def manager_client_for():
-    """A second, separate client for a manager, for tests that compare with a viewer in the same test."""
-    from django.test import Client
-
-    from tests.factories.users import UserFactory
-
-    def make():
-        other = Client()
-        other.force_login(UserFactory(username="manager", groups=[MANAGERS]))
-        return other
-
-    return make
 
 
 # --- Contacts and WhatsApp: opt-out/in, import, template sync, webhook replay ----------------------------------
