@@ -10,7 +10,8 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib import admin, messages
-from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connection
@@ -199,6 +200,14 @@ class ContactAdmin(admin.ModelAdmin):
                 )
         finally:
             stored.unlink(missing_ok=True)
+        # The import touches many contacts: one history entry for the whole file, on the contacts' model.
+        LogEntry.objects.create(
+            user_id=request.user.pk,
+            content_type=ContentType.objects.get_for_model(Contact),
+            object_repr="CSV import",
+            action_flag=ADDITION,
+            change_message=f"Imported contacts from a CSV file: {result.summary}",
+        )
         level = messages.WARNING if result.invalid else messages.SUCCESS
         self.message_user(request, f"Import done: {result.summary}", level)
         return redirect(reverse("admin:audiences_contact_changelist"))

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
+from django.http import Http404
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.decorators import method_decorator
+from django.views.decorators.http import require_POST
 
-from campaigns import services
+from campaigns import exports, services
 from campaigns.models import Campaign, Recipient
 from campaigns.selectors import campaign_failure_reasons, campaign_stats, quota_today
 from whatsapp.models import MessageTemplate
@@ -22,7 +27,13 @@ class SendTestForm(forms.Form):
 
 
 def _each(modeladmin, request, queryset, service, done: str, **kwargs) -> None:
-    """Run a service per selected campaign, reporting each success or refusal."""
+    """Run a service per selected campaign, reporting each success or refusal.
+
+    `done` says what was done and its result ("Activated: ..."), formatted
+    with the service's `outcome` and the `campaign`; each success is written
+    to the campaign's admin history. A refusal changed nothing, so it is
+    reported to the operator but not recorded.
+    """
     now = timezone.now()
     for campaign in queryset:
         try:
@@ -30,7 +41,9 @@ def _each(modeladmin, request, queryset, service, done: str, **kwargs) -> None:
         except ValidationError as exc:
             modeladmin.message_user(request, f"{campaign}: {'; '.join(exc.messages)}", messages.ERROR)
         else:
-            modeladmin.message_user(request, f"{campaign}: {done.format(outcome=outcome)}", messages.SUCCESS)
+            message = done.format(outcome=outcome, campaign=campaign)
+            modeladmin.log_change(request, campaign, message)
+            modeladmin.message_user(request, f"{campaign}: {message}", messages.SUCCESS)
 
 
 @admin.register(Campaign)
@@ -56,6 +69,7 @@ class CampaignAdmin(admin.ModelAdmin):
         "retry_failed",
         "resend_unknown",
         "send_test",
+        "clone",
     )
 
     @admin.display(description="progress")
@@ -71,6 +85,23 @@ class CampaignAdmin(admin.ModelAdmin):
         """Exports carry phone numbers: viewers see the figures, not the phones."""
         return request.user.has_perm("campaigns.export_recipients")
 
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<int:object_id>/export/failures.csv", view(self.export_failures_view),
+                 name="campaigns_campaign_export_failures"),
+            path("<int:object_id>/export/recipients.csv", view(self.export_recipients_view),
+                 name="campaigns_campaign_export_recipients"),
+            path("<int:object_id>/clone/", view(self.clone_view), name="campaigns_campaign_clone"),
+            *super().get_urls(),
+        ]  # fmt: skip
+
+    def export_failures_view(self, request, object_id):
+        return exports.export_view(self, request, object_id, export=exports.FAILURES)
+
+    def export_recipients_view(self, request, object_id):
+        return exports.export_view(self, request, object_id, export=exports.RECIPIENTS)
+
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "template":
             kwargs["queryset"] = MessageTemplate.objects.approved()
@@ -84,27 +115,28 @@ class CampaignAdmin(admin.ModelAdmin):
                 stats=campaign_stats(campaign=campaign),
                 quota=quota_today(now=timezone.now(), campaign=campaign),
                 failure_reasons=campaign_failure_reasons(campaign=campaign),
+                has_export_permission=self.has_export_permission(request),
             )
         return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.action(description="Activate (validate, add the audience as recipients)", permissions=["activate"])
     def activate(self, request, queryset):
-        _each(self, request, queryset, services.campaign_activate, "{outcome.status}, recipients added: "
-              "{outcome.recipients_added}, estimated completion {outcome.estimated_completion_date}")  # fmt: skip
+        _each(self, request, queryset, services.campaign_activate, "Activated: {outcome.status}, recipients added: "
+              "{outcome.recipients_added:,}, estimated completion {outcome.estimated_completion_date}")  # fmt: skip
 
     @admin.action(description="Pause", permissions=["change"])
     def pause(self, request, queryset):
         reason = f"Paused by {request.user} from the admin"
-        _each(self, request, queryset, services.campaign_pause, "paused", reason=reason)
+        _each(self, request, queryset, services.campaign_pause, "Paused", reason=reason)
 
     @admin.action(description="Resume", permissions=["change"])
     def resume(self, request, queryset):
-        _each(self, request, queryset, services.campaign_resume, "resumed")
+        _each(self, request, queryset, services.campaign_resume, "Resumed: {campaign.status}")
 
     @admin.action(description="Cancel (pending recipients are cancelled)", permissions=["change"])
     def cancel(self, request, queryset):
         if request.POST.get("post") == "yes":
-            _each(self, request, queryset, services.campaign_cancel, "cancelled, {outcome} pending recipients")
+            _each(self, request, queryset, services.campaign_cancel, "Cancelled: {outcome:,} pending recipients")
             return None
         context = {
             **self.admin_site.each_context(request),
@@ -119,15 +151,15 @@ class CampaignAdmin(admin.ModelAdmin):
 
     @admin.action(description="Top up (add new audience matches)", permissions=["activate"])
     def top_up(self, request, queryset):
-        _each(self, request, queryset, services.campaign_top_up, "recipients_added: {outcome.recipients_added}")
+        _each(self, request, queryset, services.campaign_top_up, "Topped up: {outcome.recipients_added:,} added")
 
     @admin.action(description="Retry failed recipients", permissions=["change"])
     def retry_failed(self, request, queryset):
-        _each(self, request, queryset, services.campaign_retry_failed, "{outcome} failed recipient(s) requeued")
+        _each(self, request, queryset, services.campaign_retry_failed, "Retried: {outcome:,} failed requeued")
 
     @admin.action(description="Resend unknown (they may already have the message)", permissions=["change"])
     def resend_unknown(self, request, queryset):
-        _each(self, request, queryset, services.campaign_resend_unknown, "{outcome} unknown recipient(s) requeued")
+        _each(self, request, queryset, services.campaign_resend_unknown, "Resent: {outcome:,} unknown requeued")
 
     @admin.action(description="Send a test message to a phone", permissions=["change"])
     def send_test(self, request, queryset):
@@ -144,6 +176,7 @@ class CampaignAdmin(admin.ModelAdmin):
             except ValidationError as exc:
                 form.add_error("phone", exc.messages)
             else:
+                self.log_change(request, campaign, f"Sent a test to {form.cleaned_data['phone']}: message {message_id}")
                 self.message_user(request, f"Test message sent: {message_id}", messages.SUCCESS)
                 return None
         context = {
@@ -155,6 +188,28 @@ class CampaignAdmin(admin.ModelAdmin):
             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(request, "admin/campaigns/campaign/send_test.html", context)
+
+    @admin.action(description="Clone as a new draft", permissions=["add"])
+    def clone(self, request, queryset):
+        for campaign in queryset:
+            self._clone(request, campaign)
+
+    @method_decorator(require_POST)
+    def clone_view(self, request, object_id):
+        """The change page's "Clone" button: a new draft, then its change page."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        campaign = self.get_object(request, str(object_id))
+        if campaign is None:
+            raise Http404(f"No campaign {object_id}.")
+        copy = self._clone(request, campaign)
+        return redirect(reverse("admin:campaigns_campaign_change", args=[copy.pk]))
+
+    def _clone(self, request, campaign: Campaign) -> Campaign:
+        copy = services.campaign_clone(campaign=campaign, now=timezone.now())
+        self.log_addition(request, copy, f"Cloned from {campaign} (#{campaign.pk})")
+        self.message_user(request, f"{campaign}: cloned as the draft {copy}.", messages.SUCCESS)
+        return copy
 
 
 @admin.register(Recipient)

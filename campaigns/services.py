@@ -32,6 +32,7 @@ __all__ = [
     "batch_send",
     "campaign_activate",
     "campaign_cancel",
+    "campaign_clone",
     "campaign_days_rebuild",
     "campaign_pause",
     "campaign_recount",
@@ -316,6 +317,30 @@ def campaign_days_rebuild(*, campaign: Campaign) -> int:
             [CampaignDay(campaign_id=campaign.pk, day=day, **counts) for day, counts in days.items()], batch_size=1000
         )
     return len(days)
+
+
+def campaign_clone(*, campaign: Campaign, name: str | None = None, now: dt.datetime) -> Campaign:
+    """A new draft with the same message and targeting: template, parameters, header, audience, priority, cap.
+
+    Nothing of the original's run is copied: no recipients, counters at zero,
+    no start or end date (the operator sets them before activating), no pause
+    reason. The name defaults to "Copy of <name>".
+    """
+    max_length = Campaign._meta.get_field("name").max_length
+    copy = Campaign.objects.create(
+        name=(name or f"Copy of {campaign.name}")[:max_length],
+        template_id=campaign.template_id,
+        parameters=list(campaign.parameters or []),
+        header_parameters=list(campaign.header_parameters or []),
+        header_media_url=campaign.header_media_url,
+        audience_id=campaign.audience_id,
+        priority=campaign.priority,
+        daily_cap=campaign.daily_cap,
+    )
+    # auto_now_add stamps the clock; the clone was made at `now`.
+    Campaign.objects.filter(pk=copy.pk).update(created_at=now, updated_at=now)
+    copy.created_at = copy.updated_at = now
+    return copy
 
 
 # --- Status tracking ----------------------------------------------------------

@@ -4,6 +4,8 @@
   configured broker: kombu's filesystem transport on the embedded run, Redis
   in CI's second pass.
 - `live_server` comes from pytest-django: a real HTTP server on a free port.
+- `manager_client` / `viewer_client`: logged in as a staff user of the
+  "Campaign managers" / "Campaign viewers" group (the roles' migration).
 - Markers `postgres` and `redis` skip, with the reason, where the service the
   test is about is not configured. CI's PostgreSQL pass fails on any skip.
 """
@@ -41,6 +43,22 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(needs_postgres)
         if "redis" in item.keywords and not has_redis:
             item.add_marker(needs_redis)
+
+
+@pytest.fixture
+def manager_client(client, db):
+    from tests.factories.users import MANAGERS, UserFactory
+
+    client.force_login(UserFactory(username="manager", groups=[MANAGERS]))
+    return client
+
+
+@pytest.fixture
+def viewer_client(client, db):
+    from tests.factories.users import VIEWERS, UserFactory
+
+    client.force_login(UserFactory(username="viewer", groups=[VIEWERS]))
+    return client
 
 
 @pytest.fixture

@@ -1,6 +1,8 @@
 """Admin for templates (sync from the account) and stored webhook bodies (replay). Actions call services."""
 
 from django.contrib import admin, messages
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -39,9 +41,18 @@ class MessageTemplateAdmin(admin.ModelAdmin):
         except WhatsAppError as exc:
             self.message_user(request, f"Template sync failed: {exc.reason}", messages.ERROR)
             return
+        # The sync works on the whole account: one history entry on the templates' model, not per template.
+        LogEntry.objects.create(
+            user_id=request.user.pk,
+            content_type=ContentType.objects.get_for_model(MessageTemplate),
+            object_repr="Template sync",
+            action_flag=CHANGE,
+            change_message=f"Synced templates from the WhatsApp account: {result}",
+        )
         self.message_user(request, f"Templates synced: {result}.", messages.SUCCESS)
 
     def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_sync": self.has_change_permission(request)}
         # The sync action works on the whole account, so allow it with nothing selected.
         if request.method == "POST" and request.POST.get("action") == "sync_templates":
             post = request.POST.copy()
@@ -76,14 +87,20 @@ class WebhookEventAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None) -> bool:
         return False  # the stored body is evidence: never edited
 
-    @admin.action(description="Replay the selected webhooks (re-run parsing and signals)", permissions=["view"])
+    def has_replay_permission(self, request) -> bool:
+        """Replaying re-applies statuses and opt-outs: it needs the change permission, though nobody edits a body."""
+        return request.user.has_perm("whatsapp.change_webhookevent")
+
+    @admin.action(description="Replay the selected webhooks (re-run parsing and signals)", permissions=["replay"])
     def replay(self, request, queryset):
         ok = failed = 0
         for event in queryset.order_by("received_at", "id"):
             if webhook_event_replay(webhook_event=event):
                 ok += 1
+                self.log_change(request, event, f"Replayed: processed, {event.event_count} event(s)")
             else:
                 failed += 1
+                self.log_change(request, event, f"Replayed: failed again ({self.short_error(event)})")
         self.message_user(request, f"Replayed {ok} webhook(s).", messages.SUCCESS)
         if failed:
             self.message_user(request, f"{failed} webhook(s) failed again; see their error.", messages.ERROR)
