@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils import timezone
 
 from campaigns import services
+from campaigns.dashboard import campaign_dashboard_view
 from campaigns.models import Campaign, Recipient
 from campaigns.selectors import campaign_failure_reasons, campaign_stats, quota_today
 from whatsapp.models import MessageTemplate
@@ -62,6 +66,17 @@ class CampaignAdmin(admin.ModelAdmin):
     def progress(self, campaign: Campaign) -> str:
         percent = 100 * campaign.sent / campaign.total if campaign.total else 0
         return f"{campaign.sent} of {campaign.total} ({percent:.1f}%)"
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "<path:object_id>/dashboard/",
+                view(partial(campaign_dashboard_view, model_admin=self)),
+                name="campaigns_campaign_dashboard",
+            ),
+            *super().get_urls(),
+        ]
 
     def has_activate_permission(self, request) -> bool:
         """Activating (and topping up) sends to real people: only "Campaign managers" may."""
