@@ -114,7 +114,8 @@ def test_the_page_shows_the_figures_and_three_charts_with_their_numbers(settings
     response = admin_client.get(dashboard_url(campaign))
     assert response.status_code == 200
     content = response.content.decode()
-    assert 'extends "admin/base_site.html"' not in content and 'class="breadcrumbs"' in content
+    change_url = reverse("admin:campaigns_campaign_change", args=[campaign.pk])
+    assert f'<a href="{change_url}">{campaign.name}</a>\n&rsaquo; Dashboard' in content  # breadcrumbs
     for chart in ("chart-daily", "chart-progress", "chart-funnel"):
         assert f'id="{chart}"' in content
     assert content.count('role="img"') == 3
