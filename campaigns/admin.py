@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -15,6 +17,7 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_POST
 
 from campaigns import exports, services
+from campaigns.dashboard import campaign_dashboard_view
 from campaigns.models import Campaign, Recipient
 from campaigns.selectors import campaign_failure_reasons, campaign_stats, quota_today
 from whatsapp.models import MessageTemplate
@@ -93,6 +96,8 @@ class CampaignAdmin(admin.ModelAdmin):
             path("<int:object_id>/export/recipients.csv", view(self.export_recipients_view),
                  name="campaigns_campaign_export_recipients"),
             path("<int:object_id>/clone/", view(self.clone_view), name="campaigns_campaign_clone"),
+            path("<path:object_id>/dashboard/", view(partial(campaign_dashboard_view, model_admin=self)),
+                 name="campaigns_campaign_dashboard"),
             *super().get_urls(),
         ]  # fmt: skip
 

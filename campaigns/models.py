@@ -115,6 +115,13 @@ class Recipient(models.Model):
             models.Index(fields=["status", "claimed_at"], name="campaigns_rcpt_lease"),
             # Admin filters.
             models.Index(fields=["campaign", "error_code"], name="campaigns_rcpt_error"),
+            # The dashboard's failures by code: an index-only scan of the campaign's failed rows (a few percent).
+            models.Index(
+                fields=["campaign", "error_code"],
+                include=["failed_at", "error_title"],
+                condition=models.Q(status="failed"),
+                name="campaigns_rcpt_failed",
+            ),
             models.Index(fields=["phone"], name="campaigns_rcpt_phone"),
         ]
 

@@ -27,11 +27,13 @@ def _ensure_permissions(apps, using):
     for label in (*APPS, BEAT[0]):
         app_config = apps.get_app_config(label)
         # create_permissions skips an app without a models module; the state's app stubs have none.
-        app_config.models_module = True
+        # Put back what was there: with the real registry, None would hide the app from post_migrate.
+        models_module = getattr(app_config, "models_module", None)
+        app_config.models_module = models_module or True
         try:
             create_permissions(app_config, apps=apps, verbosity=0, using=using)
         finally:
-            app_config.models_module = None
+            app_config.models_module = models_module
 
 
 def create_roles(apps, schema_editor):

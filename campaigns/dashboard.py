@@ -1,0 +1,83 @@
+"""The campaign dashboard page (admin): one selector call, three server-side SVG charts, one template.
+
+Wired in CampaignAdmin.get_urls as `admin:campaigns_campaign_dashboard`
+(`<id>/dashboard/`) behind admin_site.admin_view; anyone who may view the
+campaign may see it.
+"""
+
+from __future__ import annotations
+
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.safestring import SafeString
+
+from campaigns import charts
+from campaigns.selectors import CampaignDashboard, campaign_dashboard
+
+# Admin theme variables first (light and dark), the default theme's value as the fallback.
+COLORS = {
+    "planned": "var(--body-quiet-color, #666)",
+    "total": "var(--body-quiet-color, #666)",
+    "sent": "var(--secondary, #417690)",
+    "delivered": "var(--primary, #79aec8)",
+    "read": "var(--dash-read, #5b9f47)",
+    "failed": "var(--error-fg, #ba2121)",
+}
+
+
+def dashboard_charts(dashboard: CampaignDashboard) -> dict[str, SafeString]:
+    """The three charts of the page, drawn from the selector's figures."""
+    activity = dashboard.activity
+    daily = charts.bar_chart(
+        chart_id="chart-daily",
+        label="Sent, delivered, read and failed per day",
+        days=[d.day for d in activity],
+        series=[
+            charts.Series(key, key.capitalize(), [getattr(d, key) for d in activity], COLORS[key])
+            for key in ("sent", "delivered", "read", "failed")
+        ],
+    )
+    progress = dashboard.progress
+    today = dashboard.today
+    line = charts.line_chart(
+        chart_id="chart-progress",
+        label="Cumulative sent against the plan",
+        days=[p.day for p in progress],
+        series=[
+            charts.Series("planned", "Planned (cumulative)", [p.planned for p in progress], COLORS["planned"]),
+            charts.Series("sent", "Sent (cumulative)", [p.sent for p in progress], COLORS["sent"]),
+        ],
+        marker=(today, "today"),
+    )
+    funnel = charts.funnel_chart(
+        chart_id="chart-funnel",
+        label="Recipients, sent, delivered, read",
+        steps=[charts.Step(s.key, s.label, s.count, COLORS[s.key]) for s in dashboard.funnel],
+    )
+    return {"daily": daily, "progress": line, "funnel": funnel}
+
+
+def campaign_dashboard_view(request, object_id: str, *, model_admin) -> TemplateResponse:
+    if not model_admin.has_view_permission(request):
+        raise PermissionDenied
+    opts = model_admin.model._meta
+    campaign = model_admin.get_object(request, unquote(object_id))
+    if campaign is None:
+        return model_admin._get_obj_does_not_exist_redirect(request, opts, object_id)
+    if not model_admin.has_view_permission(request, campaign):
+        raise PermissionDenied
+    dashboard = campaign_dashboard(campaign=campaign, now=timezone.now())
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": f"Dashboard: {campaign}",
+        "subtitle": None,
+        "opts": opts,
+        "original": campaign,
+        "has_view_permission": True,
+        "dashboard": dashboard,
+        "stats": dashboard.stats,
+        "charts": dashboard_charts(dashboard),
+    }
+    return TemplateResponse(request, "admin/campaigns/campaign/dashboard.html", context)
