@@ -56,7 +56,7 @@ def main() -> None:
 
     with connection.cursor() as cursor:
         generate_contacts(cursor, args.rows)
-        cursor.execute("TRUNCATE campaigns_recipient, campaigns_quotareservation CASCADE")
+        cursor.execute("TRUNCATE campaigns_recipient, campaigns_quotareservation, campaigns_campaignday CASCADE")
         cursor.execute("DELETE FROM campaigns_campaign")
         cursor.execute("DROP TABLE IF EXISTS bench_plain_recipient")
         cursor.execute("CREATE TABLE bench_plain_recipient (LIKE campaigns_recipient INCLUDING ALL)")
