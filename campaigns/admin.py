@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils import timezone
 
-from campaigns import services
+from campaigns import jobs, services
 from campaigns.models import Campaign, Recipient
 from campaigns.selectors import campaign_failure_reasons, campaign_stats, quota_today
 from whatsapp.models import MessageTemplate
@@ -71,6 +74,14 @@ class CampaignAdmin(admin.ModelAdmin):
         """Exports carry phone numbers: viewers see the figures, not the phones."""
         return request.user.has_perm("campaigns.export_recipients")
 
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<path:object_id>/job/<str:task_id>/", view(partial(jobs.campaign_job_view, model_admin=self)),
+                 name="campaigns_campaign_job"),
+            *super().get_urls(),
+        ]  # fmt: skip
+
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "template":
             kwargs["queryset"] = MessageTemplate.objects.approved()
@@ -87,10 +98,9 @@ class CampaignAdmin(admin.ModelAdmin):
             )
         return super().change_view(request, object_id, form_url, extra_context)
 
-    @admin.action(description="Activate (validate, add the audience as recipients)", permissions=["activate"])
+    @admin.action(description="Activate (validate, then add the audience in the background)", permissions=["activate"])
     def activate(self, request, queryset):
-        _each(self, request, queryset, services.campaign_activate, "{outcome.status}, recipients added: "
-              "{outcome.recipients_added}, estimated completion {outcome.estimated_completion_date}")  # fmt: skip
+        return jobs.start_jobs(self, request, queryset, start=jobs.campaign_activate_later, what="Activation")
 
     @admin.action(description="Pause", permissions=["change"])
     def pause(self, request, queryset):
@@ -117,9 +127,9 @@ class CampaignAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/campaigns/campaign/cancel_confirmation.html", context)
 
-    @admin.action(description="Top up (add new audience matches)", permissions=["activate"])
+    @admin.action(description="Top up (add new audience matches in the background)", permissions=["activate"])
     def top_up(self, request, queryset):
-        _each(self, request, queryset, services.campaign_top_up, "recipients_added: {outcome.recipients_added}")
+        return jobs.start_jobs(self, request, queryset, start=jobs.campaign_top_up_later, what="Top-up")
 
     @admin.action(description="Retry failed recipients", permissions=["change"])
     def retry_failed(self, request, queryset):

@@ -53,6 +53,7 @@ SQLITE_BATCH = 5000
 # every second or so, large enough that the per-statement cost stays invisible.
 PG_CHUNK = 50_000
 NEW_RECIPIENTS = "campaigns_materialise_new"  # the temporary table of one activation or top-up
+TOP_UP_FROM = frozenset({C.SCHEDULED, C.RUNNING, C.PAUSED, C.COMPLETED})  # the statuses a top-up applies to
 
 Progress = Callable[[int, int], None]
 
@@ -123,7 +124,7 @@ def campaign_top_up(*, campaign: Campaign, now: dt.datetime, progress: Progress 
     """Add the audience's new matches only (phones already in the campaign are skipped); progress as above."""
     with transaction.atomic():
         locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
-        if locked.status not in {C.SCHEDULED, C.RUNNING, C.PAUSED, C.COMPLETED}:
+        if locked.status not in TOP_UP_FROM:
             raise CampaignStateError(f"Only an activated campaign can be topped up; {campaign} is {locked.status}.")
         added = _materialise(campaign=locked, now=now, progress=progress)
         if added and locked.status == C.COMPLETED:
