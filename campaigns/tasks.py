@@ -58,7 +58,7 @@ def _run_reporting_progress(task, service, campaign_id: int) -> dict:
     def report(done: int, total: int) -> None:
         progress.update(done=done, total=total)
         if task.request.id:  # called directly (not through a worker or apply), there is no state to update
-            task.update_state(state=PROGRESS, meta=progress)
+            task.update_state(state=PROGRESS, meta=dict(progress))
 
     try:
         campaign = Campaign.objects.select_related("template", "audience").get(pk=campaign_id)
