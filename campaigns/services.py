@@ -24,7 +24,7 @@ from campaigns.batch import BatchResult, batch_send
 from campaigns.models import Campaign, CampaignDay, Recipient
 from campaigns.planning import daily_share, estimated_send_day
 from campaigns.quota import local_day, quota_lock, quota_reserve, quota_usage
-from campaigns.rendering import build_components
+from campaigns.rendering import build_components, parameter_problems
 
 __all__ = [
     "BatchResult",
@@ -82,16 +82,9 @@ def campaign_validate(*, campaign: Campaign) -> None:
     template = campaign.template
     if not template.is_approved:
         problems.append(f"Template {template} is {template.status}, not APPROVED: only approved templates can be sent.")
-    header_expected = template.header_parameter_count()
-    header_given = len(campaign.header_parameters or [])
-    if header_given != header_expected:
-        problems.append(
-            f"Template {template} takes {header_expected} header parameter(s); the campaign has {header_given}."
-        )
-    expected = template.body_parameter_count()
-    given = len(campaign.parameters or [])
-    if given != expected:
-        problems.append(f"Template {template} takes {expected} body parameter(s); the campaign has {given}.")
+    problems += parameter_problems(
+        template=template, parameters=campaign.parameters, header_parameters=campaign.header_parameters
+    )
     if not audience_contacts(audience=campaign.audience).exists():
         problems.append(f"Audience {campaign.audience} has no subscribed contacts.")
     if campaign.start_at is None:
