@@ -12,7 +12,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 
-from campaigns import jobs, services
+from campaigns import jobs, preview, services
 from campaigns.models import Campaign, Recipient
 from campaigns.selectors import campaign_failure_reasons, campaign_stats, quota_today
 from whatsapp.models import MessageTemplate
@@ -79,6 +79,8 @@ class CampaignAdmin(admin.ModelAdmin):
         return [
             path("<path:object_id>/job/<str:task_id>/", view(partial(jobs.campaign_job_view, model_admin=self)),
                  name="campaigns_campaign_job"),
+            path("preview/", view(partial(preview.campaign_preview_view, model_admin=self)),
+                 name="campaigns_campaign_preview"),
             *super().get_urls(),
         ]  # fmt: skip
 
@@ -95,6 +97,7 @@ class CampaignAdmin(admin.ModelAdmin):
                 stats=campaign_stats(campaign=campaign),
                 quota=quota_today(now=timezone.now(), campaign=campaign),
                 failure_reasons=campaign_failure_reasons(campaign=campaign),
+                preview=preview.campaign_preview(campaign=campaign),
             )
         return super().change_view(request, object_id, form_url, extra_context)
 
