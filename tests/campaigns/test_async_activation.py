@@ -15,6 +15,7 @@ from django.contrib.auth.models import Permission
 from django.urls import resolve, reverse
 
 from campaigns import jobs, services, tasks
+from campaigns.checks import check_result_backend
 from campaigns.models import Campaign, Recipient
 from campaigns.services import campaign_activate, campaign_top_up
 from tests.campaigns.helpers import START, running_campaign
@@ -234,6 +235,19 @@ def test_the_progress_page_needs_the_activate_permission(client):
     user.user_permissions.add(Permission.objects.get(codename="activate_campaign"))
     client.force_login(user)
     assert client.get(reverse("admin:campaigns_campaign_job", args=[campaign.pk, "x"])).status_code == 200
+
+
+@pytest.mark.parametrize("backend", ["", "rpc://", "disabled"])
+def test_a_result_backend_the_web_cannot_read_is_warned(settings, backend):
+    settings.CELERY_RESULT_BACKEND = backend
+    assert [warning.id for warning in check_result_backend()] == ["campaigns.W001"]
+
+
+def test_the_configured_result_backend_is_shared(settings):
+    assert settings.CELERY_RESULT_BACKEND.startswith(("file://", "redis://"))
+    assert check_result_backend() == []
+    assert not tasks.activate_task.ignore_result and tasks.activate_task.track_started
+    assert not tasks.top_up_task.ignore_result and tasks.top_up_task.track_started
 
 
 # --- The services report (done, total) as they insert ----------------------------------
