@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_POST
 
-from campaigns import exports, services
+from campaigns import exports, jobs, preview, services
 from campaigns.dashboard import campaign_dashboard_view
 from campaigns.models import Campaign, Recipient
 from campaigns.selectors import campaign_failure_reasons, campaign_stats, quota_today
@@ -98,6 +98,10 @@ class CampaignAdmin(admin.ModelAdmin):
             path("<int:object_id>/clone/", view(self.clone_view), name="campaigns_campaign_clone"),
             path("<path:object_id>/dashboard/", view(partial(campaign_dashboard_view, model_admin=self)),
                  name="campaigns_campaign_dashboard"),
+            path("<path:object_id>/job/<str:task_id>/", view(partial(jobs.campaign_job_view, model_admin=self)),
+                 name="campaigns_campaign_job"),
+            path("preview/", view(partial(preview.campaign_preview_view, model_admin=self)),
+                 name="campaigns_campaign_preview"),
             *super().get_urls(),
         ]  # fmt: skip
 
@@ -121,13 +125,13 @@ class CampaignAdmin(admin.ModelAdmin):
                 quota=quota_today(now=timezone.now(), campaign=campaign),
                 failure_reasons=campaign_failure_reasons(campaign=campaign),
                 has_export_permission=self.has_export_permission(request),
+                preview=preview.campaign_preview(campaign=campaign),
             )
         return super().change_view(request, object_id, form_url, extra_context)
 
-    @admin.action(description="Activate (validate, add the audience as recipients)", permissions=["activate"])
+    @admin.action(description="Activate (validate, then add the audience in the background)", permissions=["activate"])
     def activate(self, request, queryset):
-        _each(self, request, queryset, services.campaign_activate, "Activated: {outcome.status}, recipients added: "
-              "{outcome.recipients_added:,}, estimated completion {outcome.estimated_completion_date}")  # fmt: skip
+        return jobs.start_jobs(self, request, queryset, start=jobs.campaign_activate_later, what="Activation")
 
     @admin.action(description="Pause", permissions=["change"])
     def pause(self, request, queryset):
@@ -154,9 +158,9 @@ class CampaignAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/campaigns/campaign/cancel_confirmation.html", context)
 
-    @admin.action(description="Top up (add new audience matches)", permissions=["activate"])
+    @admin.action(description="Top up (add new audience matches in the background)", permissions=["activate"])
     def top_up(self, request, queryset):
-        _each(self, request, queryset, services.campaign_top_up, "Topped up: {outcome.recipients_added:,} added")
+        return jobs.start_jobs(self, request, queryset, start=jobs.campaign_top_up_later, what="Top-up")
 
     @admin.action(description="Retry failed recipients", permissions=["change"])
     def retry_failed(self, request, queryset):

@@ -6,6 +6,7 @@ class CampaignsConfig(AppConfig):
     verbose_name = "Campaigns"
 
     def ready(self) -> None:
+        from campaigns import checks  # noqa: F401 (registers the system checks)
         from campaigns.services import recipient_apply_status
         from whatsapp.signals import status_received
 

@@ -38,6 +38,22 @@ def resolve_parameters(parameters: list[str], contact) -> list[str]:
     return [resolve_parameter(value, contact) for value in parameters or []]
 
 
+def parameter_problems(*, template, parameters: list, header_parameters: list) -> list[str]:
+    """What is wrong with the campaign's parameter counts for the template (activation refuses them)."""
+    problems = []
+    header_expected = template.header_parameter_count()
+    header_given = len(header_parameters or [])
+    if header_given != header_expected:
+        problems.append(
+            f"Template {template} takes {header_expected} header parameter(s); the campaign has {header_given}."
+        )
+    expected = template.body_parameter_count()
+    given = len(parameters or [])
+    if given != expected:
+        problems.append(f"Template {template} takes {expected} body parameter(s); the campaign has {given}.")
+    return problems
+
+
 def build_components(
     *, template, parameters: list[str], header_media_url: str, contact, header_parameters: list[str] = ()
 ) -> list[dict]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -23,7 +24,7 @@ from campaigns.batch import BatchResult, batch_send
 from campaigns.models import Campaign, CampaignDay, Recipient
 from campaigns.planning import daily_share, estimated_send_day
 from campaigns.quota import local_day, quota_lock, quota_reserve, quota_usage
-from campaigns.rendering import build_components
+from campaigns.rendering import build_components, parameter_problems
 
 __all__ = [
     "BatchResult",
@@ -49,6 +50,13 @@ logger = logging.getLogger(__name__)
 C = Campaign.Status
 R = Recipient.Status
 SQLITE_BATCH = 5000
+# Recipients per INSERT ... SELECT on PostgreSQL: small enough to report progress
+# every second or so, large enough that the per-statement cost stays invisible.
+PG_CHUNK = 50_000
+NEW_RECIPIENTS = "campaigns_materialise_new"  # the temporary table of one activation or top-up
+TOP_UP_FROM = frozenset({C.SCHEDULED, C.RUNNING, C.PAUSED, C.COMPLETED})  # the statuses a top-up applies to
+
+Progress = Callable[[int, int], None]
 
 
 class CampaignValidationError(ValidationError):
@@ -75,16 +83,9 @@ def campaign_validate(*, campaign: Campaign) -> None:
     template = campaign.template
     if not template.is_approved:
         problems.append(f"Template {template} is {template.status}, not APPROVED: only approved templates can be sent.")
-    header_expected = template.header_parameter_count()
-    header_given = len(campaign.header_parameters or [])
-    if header_given != header_expected:
-        problems.append(
-            f"Template {template} takes {header_expected} header parameter(s); the campaign has {header_given}."
-        )
-    expected = template.body_parameter_count()
-    given = len(campaign.parameters or [])
-    if given != expected:
-        problems.append(f"Template {template} takes {expected} body parameter(s); the campaign has {given}.")
+    problems += parameter_problems(
+        template=template, parameters=campaign.parameters, header_parameters=campaign.header_parameters
+    )
     if not audience_contacts(audience=campaign.audience).exists():
         problems.append(f"Audience {campaign.audience} has no subscribed contacts.")
     if campaign.start_at is None:
@@ -95,41 +96,50 @@ def campaign_validate(*, campaign: Campaign) -> None:
         raise CampaignValidationError(problems)
 
 
-def campaign_activate(*, campaign: Campaign, now: dt.datetime) -> ActivationResult:
+def campaign_activate(*, campaign: Campaign, now: dt.datetime, progress: Progress | None = None) -> ActivationResult:
     """draft -> scheduled (start in the future) or running: validate, then materialise the audience.
 
-    Validation failures raise CampaignValidationError and change nothing.
+    Validation failures raise CampaignValidationError and change nothing. All
+    or nothing: the recipients are inserted in the transaction that moves the
+    status. `progress(done, total)` is called as the audience's contacts are
+    processed (see `_materialise`).
     """
     campaign_validate(campaign=campaign)
     new_status = C.SCHEDULED if campaign.start_at > now else C.RUNNING
     with transaction.atomic():
         if not Campaign.objects.filter(pk=campaign.pk, status=C.DRAFT).update(status=new_status, updated_at=now):
             raise CampaignStateError(f"Only a draft campaign can be activated; {campaign} is {_status(campaign)}.")
-        added = _materialise(campaign=campaign, now=now)
+        added = _materialise(campaign=campaign, now=now, progress=progress)
     campaign.refresh_from_db()
     return ActivationResult(campaign.status, added, campaign.estimated_completion_date)
 
 
-def campaign_top_up(*, campaign: Campaign, now: dt.datetime) -> ActivationResult:
-    """Add the audience's new matches only (phones already in the campaign are skipped)."""
+def campaign_top_up(*, campaign: Campaign, now: dt.datetime, progress: Progress | None = None) -> ActivationResult:
+    """Add the audience's new matches only (phones already in the campaign are skipped); progress as above."""
     with transaction.atomic():
         locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
-        if locked.status not in {C.SCHEDULED, C.RUNNING, C.PAUSED, C.COMPLETED}:
+        if locked.status not in TOP_UP_FROM:
             raise CampaignStateError(f"Only an activated campaign can be topped up; {campaign} is {locked.status}.")
-        added = _materialise(campaign=locked, now=now)
+        added = _materialise(campaign=locked, now=now, progress=progress)
         if added and locked.status == C.COMPLETED:
             Campaign.objects.filter(pk=campaign.pk, status=C.COMPLETED).update(status=C.RUNNING, updated_at=now)
     campaign.refresh_from_db()
     return ActivationResult(campaign.status, added, campaign.estimated_completion_date)
 
 
-def _materialise(*, campaign: Campaign, now: dt.datetime) -> int:
+def _materialise(*, campaign: Campaign, now: dt.datetime, progress: Progress | None = None) -> int:
     """Insert the audience's contacts not yet in the campaign, in contact-id order, after the last position.
 
     Estimated send date (an estimate, never a condition for sending): the
     campaign's expected daily share is min(daily cap, limit / number of
     scheduled or running campaigns); a recipient with `ahead` pending
     recipients before it goes out on max(start day, today) + ahead // share.
+
+    `progress(done, total)` counts the recipients inserted out of those to
+    insert (the audience's contacts not yet in the campaign): first (0, total),
+    then after each chunk, ending at (total, total). It runs inside the
+    caller's transaction, whose rows no other connection sees until it commits:
+    a listener must pass progress on through something else than the database.
     """
     running = Campaign.objects.filter(status__in=[C.SCHEDULED, C.RUNNING]).count()
     share = daily_share(
@@ -140,10 +150,11 @@ def _materialise(*, campaign: Campaign, now: dt.datetime) -> int:
     ahead = mine.filter(status__in=[R.PENDING, R.QUEUED]).count()
     next_position = (mine.aggregate(m=Max("position"))["m"] + 1) if mine.exists() else 0
     contacts = audience_contacts(audience=campaign.audience).order_by().values("id", "phone")
+    report = progress or (lambda done, total: None)
     if connection.vendor == "postgresql":
-        added = _materialise_sql(campaign, contacts, next_position, base_day, ahead, share)
+        added = _materialise_sql(campaign, contacts, next_position, base_day, ahead, share, report)
     else:
-        added = _materialise_orm(campaign, contacts, next_position, base_day, ahead, share)
+        added = _materialise_orm(campaign, contacts, next_position, base_day, ahead, share, report)
     lifecycle.campaign_bump(campaign_id=campaign.pk, deltas={"total": added, "pending": added})
     _plan_days(campaign=campaign, from_position=next_position)
     last = ahead + added
@@ -184,31 +195,61 @@ def _plan_days(*, campaign: Campaign, from_position: int) -> None:
     )
 
 
-def _materialise_sql(campaign, contacts, next_position, base_day, ahead, share) -> int:
-    """PostgreSQL: one INSERT ... SELECT built from the audience's own SQL; nothing passes through Python."""
+def _materialise_sql(campaign, contacts, next_position, base_day, ahead, share, report: Progress) -> int:
+    """PostgreSQL: set-based, nothing passes through Python, inserted in chunks of PG_CHUNK contacts.
+
+    One anti-join picks the audience's contacts not yet in the campaign and
+    numbers them in contact-id order (k = 0, 1, ...) into a temporary table;
+    then each chunk inserts a range of k (a range of contact ids), so positions
+    and estimated dates are exactly those of one statement over the whole
+    audience. Chunking on the temporary table, not on the audience, keeps the
+    anti-join to one pass: repeated per chunk, it would read the campaign's
+    recipients once per chunk. The caller's transaction keeps it all-or-nothing.
+    """
     audience_sql, audience_params = contacts.query.sql_with_params()
     table = Recipient._meta.db_table
-    sql = f"""
-        INSERT INTO {table} (campaign_id, contact_id, phone, position, estimated_send_date, status, attempts,
-                             error_title, error_details, error_reason)
-        SELECT %s, a.id, a.phone, %s + a.n - 1, %s::date + ((%s + a.n - 1) / %s)::int, %s, 0, '', '', ''
-        FROM (
-            SELECT s.id, s.phone, row_number() OVER (ORDER BY s.id) AS n
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TEMPORARY TABLE {NEW_RECIPIENTS} (id bigint, phone text, k bigint) ON COMMIT DROP")
+        cursor.execute(
+            f"""
+            INSERT INTO {NEW_RECIPIENTS} (id, phone, k)
+            SELECT s.id, s.phone, row_number() OVER (ORDER BY s.id) - 1
             FROM ({audience_sql}) s
             WHERE NOT EXISTS (SELECT 1 FROM {table} r WHERE r.campaign_id = %s AND r.phone = s.phone)
-        ) a
-        ON CONFLICT (campaign_id, phone) DO NOTHING
-    """  # noqa: S608 (table name from the model, values as parameters)
-    params = [campaign.pk, next_position, base_day, ahead, share, R.PENDING, *audience_params, campaign.pk]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount
+            """,  # noqa: S608 (the audience's own compiled SQL and the model's table, values as parameters)
+            [*audience_params, campaign.pk],
+        )
+        total = cursor.rowcount
+        cursor.execute(f"CREATE INDEX ON {NEW_RECIPIENTS} (k)")
+        cursor.execute(f"ANALYZE {NEW_RECIPIENTS}")
+        report(0, total)
+        added = 0
+        for low in range(0, total, PG_CHUNK):
+            high = min(low + PG_CHUNK, total)
+            cursor.execute(
+                f"""
+                INSERT INTO {table} (campaign_id, contact_id, phone, position, estimated_send_date, status,
+                                     attempts, error_title, error_details, error_reason)
+                SELECT %s, t.id, t.phone, %s + t.k, %s::date + ((%s + t.k) / %s)::int, %s, 0, '', '', ''
+                FROM {NEW_RECIPIENTS} t
+                WHERE t.k >= %s AND t.k < %s
+                ON CONFLICT (campaign_id, phone) DO NOTHING
+                """,  # noqa: S608 (table names from the code, values as parameters)
+                [campaign.pk, next_position, base_day, ahead, share, R.PENDING, low, high],
+            )
+            added += cursor.rowcount
+            report(high, total)
+        cursor.execute(f"DROP TABLE {NEW_RECIPIENTS}")
+    return added
 
 
-def _materialise_orm(campaign, contacts, next_position, base_day, ahead, share) -> int:
-    """Other databases (SQLite): bulk_create in batches, phones already present skipped."""
-    existing = set(Recipient.objects.filter(campaign_id=campaign.pk).values_list("phone", flat=True))
+def _materialise_orm(campaign, contacts, next_position, base_day, ahead, share, report: Progress) -> int:
+    """Other databases (SQLite): bulk_create in batches, phones already present skipped; progress per batch."""
+    present = Recipient.objects.filter(campaign_id=campaign.pk).values("phone")
+    total = contacts.exclude(phone__in=present).count()
+    existing = set(present.values_list("phone", flat=True))
     before = len(existing)
+    report(0, total)
     batch: list[Recipient] = []
     k = 0
     for row in contacts.order_by("id").iterator(chunk_size=SQLITE_BATCH):
@@ -228,8 +269,10 @@ def _materialise_orm(campaign, contacts, next_position, base_day, ahead, share) 
         if len(batch) >= SQLITE_BATCH:
             Recipient.objects.bulk_create(batch, ignore_conflicts=True)
             batch = []
+            report(min(k, total), total)
     if batch:
         Recipient.objects.bulk_create(batch, ignore_conflicts=True)
+        report(min(k, total), total)
     return Recipient.objects.filter(campaign_id=campaign.pk).count() - before
 
 

@@ -3,11 +3,15 @@
 import logging
 
 from celery import shared_task
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 logger = logging.getLogger(__name__)
 
 SEND_BATCH_TASK = "campaigns.send_batch"
+ACTIVATE_TASK = "campaigns.activate"
+TOP_UP_TASK = "campaigns.top_up"
+PROGRESS = "PROGRESS"  # a custom state: meta = {"campaign_id", "done", "total"}
 
 
 @shared_task(name=SEND_BATCH_TASK, ignore_result=True)  # not acks_late: a redelivery must find its rows claimed
@@ -20,3 +24,54 @@ def send_batch_task() -> dict:
         send_batch_task.apply_async(eta=result.continue_at)
         logger.info("send batch continues at %s", result.continue_at.isoformat())
     return result.as_dict()
+
+
+# Activation and top-up keep their result (the admin's progress page reads it) and say when they start.
+@shared_task(name=ACTIVATE_TASK, bind=True, ignore_result=False, track_started=True)
+def activate_task(self, campaign_id: int) -> dict:
+    """Activate the campaign (campaign_activate), reporting progress; its outcome or refusal is the result."""
+    from campaigns.services import campaign_activate
+
+    return _run_reporting_progress(self, campaign_activate, campaign_id)
+
+
+@shared_task(name=TOP_UP_TASK, bind=True, ignore_result=False, track_started=True)
+def top_up_task(self, campaign_id: int) -> dict:
+    """Top the campaign up (campaign_top_up), reporting progress; its outcome or refusal is the result."""
+    from campaigns.services import campaign_top_up
+
+    return _run_reporting_progress(self, campaign_top_up, campaign_id)
+
+
+def _run_reporting_progress(task, service, campaign_id: int) -> dict:
+    """Call the service with a progress callback that stores PROGRESS states in Celery's result backend.
+
+    Not in the database: the service's transaction is open until the end, so
+    nothing it writes can be seen before then. A refusal (validation, state:
+    nothing changed) is a result, not a task failure; anything else fails the
+    task with its traceback in the worker's log.
+    """
+    from campaigns.models import Campaign
+
+    progress = {"campaign_id": campaign_id, "done": 0, "total": None}
+
+    def report(done: int, total: int) -> None:
+        progress.update(done=done, total=total)
+        if task.request.id:  # called directly (not through a worker or apply), there is no state to update
+            task.update_state(state=PROGRESS, meta=dict(progress))
+
+    try:
+        campaign = Campaign.objects.select_related("template", "audience").get(pk=campaign_id)
+        outcome = service(campaign=campaign, now=timezone.now(), progress=report)
+    except Campaign.DoesNotExist:
+        return {**progress, "ok": False, "errors": [f"Campaign #{campaign_id} no longer exists."]}
+    except ValidationError as exc:
+        return {**progress, "ok": False, "errors": exc.messages}
+    completion = outcome.estimated_completion_date
+    return {
+        **progress,
+        "ok": True,
+        "status": outcome.status,
+        "recipients_added": outcome.recipients_added,
+        "estimated_completion_date": completion.isoformat() if completion else None,
+    }

@@ -9,6 +9,22 @@ from django.db import models
 PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
 
+def fill_placeholders(text: str, params) -> str:
+    """Fill a template text's placeholders: {{1}} takes the first parameter, named ones go in order of appearance.
+
+    A placeholder without a parameter stays visible as it is ({{2}}).
+    """
+    params = [str(p) for p in params]
+    names = list(dict.fromkeys(match.group(1) for match in PLACEHOLDER.finditer(text)))
+
+    def substitute(match: re.Match) -> str:
+        name = match.group(1)
+        index = int(name) - 1 if name.isdigit() else names.index(name)
+        return params[index] if 0 <= index < len(params) else match.group(0)
+
+    return PLACEHOLDER.sub(substitute, text)
+
+
 class MessageTemplateQuerySet(models.QuerySet):
     def approved(self) -> MessageTemplateQuerySet:
         """Only APPROVED templates can be offered to campaigns."""
@@ -88,26 +104,14 @@ class MessageTemplate(models.Model):
         Positional placeholders ({{1}}) take the parameters in order; named ones
         take them in order of first appearance. A missing parameter stays visible.
         """
-
-        def fill(text: str, params) -> str:
-            params = [str(p) for p in params]
-            names = list(dict.fromkeys(match.group(1) for match in PLACEHOLDER.finditer(text)))
-
-            def substitute(match: re.Match) -> str:
-                name = match.group(1)
-                index = int(name) - 1 if name.isdigit() else names.index(name)
-                return params[index] if 0 <= index < len(params) else match.group(0)
-
-            return PLACEHOLDER.sub(substitute, text)
-
         parts = []
         header = self.component("HEADER")
         if header:
             if self.header_format == "TEXT":
-                parts.append(fill(self._text("HEADER"), header_params))
+                parts.append(fill_placeholders(self._text("HEADER"), header_params))
             else:
                 parts.append(f"[{self.header_format.lower()}]")
-        parts.append(fill(self._text("BODY"), body_params))
+        parts.append(fill_placeholders(self._text("BODY"), body_params))
         footer = self._text("FOOTER")
         if footer:
             parts.append(footer)

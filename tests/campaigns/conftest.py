@@ -9,3 +9,21 @@ def outbox():
     LocmemBackend.reset()
     yield LocmemBackend.outbox
     LocmemBackend.reset()
+
+
+@pytest.fixture
+def eager_celery(monkeypatch):
+    """Tasks run in the enqueuing thread, their states and results stored in the result backend as a worker's are.
+
+    Work enqueued with transaction.on_commit still waits for the commit: wrap
+    the request in `django_capture_on_commit_callbacks(execute=True)`.
+    """
+    from campaigns import tasks
+    from config.celery import app
+
+    monkeypatch.setitem(app.conf, "task_always_eager", True)
+    monkeypatch.setitem(app.conf, "task_store_eager_result", True)
+    # A bound task has already copied task_store_eager_result from the configuration.
+    for task in (tasks.activate_task, tasks.top_up_task):
+        monkeypatch.setattr(task, "store_eager_result", True)
+    return app

@@ -116,7 +116,7 @@ def test_commands_create_activate_and_top_up(capsys):
 
 
 @pytest.mark.postgres
-def test_postgres_materialises_with_one_insert_select(django_assert_max_num_queries):
+def test_postgres_materialises_with_set_based_inserts(django_assert_max_num_queries):
     ContactFactory.create_batch(50)
     campaign = CampaignFactory()
     with django_assert_max_num_queries(20):

@@ -1,4 +1,8 @@
-"""The operator's admin: actions call services, cancel asks first, only approved templates offered."""
+"""The operator's admin: actions call services, cancel asks first, only approved templates offered.
+
+Activation runs as a Celery task (tests/campaigns/test_async_activation.py
+drives it through a real worker); here the task runs eagerly at the commit.
+"""
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
@@ -39,14 +43,15 @@ def test_only_approved_templates_are_offered(admin_client):
     assert "approved_one" in content and "paused_one" not in content
 
 
-def test_activate_action_reports_recipients_added(admin_client):
+def test_activate_action_reports_recipients_added(admin_client, eager_celery, django_capture_on_commit_callbacks):
     ContactFactory.create_batch(3)
     campaign = CampaignFactory()  # its start (2026-03-02) has passed: it runs at once
-    response = act(admin_client, "activate", campaign)
-    assert "running, recipients added: 3" in response.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(CHANGELIST, {"action": "activate", ACTION_CHECKBOX_NAME: [campaign.pk]})
+    assert "running, recipients added: 3" in admin_client.get(response.url).content.decode()
 
 
-def test_an_invalid_activation_is_reported_and_changes_nothing(admin_client):
+def test_an_invalid_activation_is_reported_and_changes_nothing(admin_client, eager_celery):
     ContactFactory()
     campaign = CampaignFactory(parameters=[])
     assert "body parameter" in act(admin_client, "activate", campaign).content.decode()
