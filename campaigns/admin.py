@@ -19,7 +19,7 @@ from django.views.decorators.http import require_POST
 from campaigns import exports, jobs, preview, services
 from campaigns.dashboard import campaign_dashboard_view
 from campaigns.models import Campaign, Recipient
-from campaigns.selectors import campaign_failure_reasons, campaign_stats, quota_today
+from campaigns.selectors import campaign_failures, campaign_stats, quota_today
 from whatsapp.models import MessageTemplate
 
 COUNTERS = ("total", "pending", "queued", "sent", "delivered", "read", "failed", "skipped", "unknown", "cancelled")
@@ -123,7 +123,7 @@ class CampaignAdmin(admin.ModelAdmin):
             extra_context.update(
                 stats=campaign_stats(campaign=campaign),
                 quota=quota_today(now=timezone.now(), campaign=campaign),
-                failure_reasons=campaign_failure_reasons(campaign=campaign),
+                failures=campaign_failures(campaign=campaign),
                 has_export_permission=self.has_export_permission(request),
                 preview=preview.campaign_preview(campaign=campaign),
             )

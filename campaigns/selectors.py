@@ -37,16 +37,6 @@ def campaign_stats(*, campaign: Campaign) -> dict:
     return stats
 
 
-def campaign_failure_reasons(*, campaign: Campaign, limit: int = 10) -> list[dict]:
-    """The failure reasons of the campaign grouped by error code, most recent first."""
-    return list(
-        Recipient.objects.filter(campaign_id=campaign.pk, error_code__isnull=False)
-        .values("error_code")
-        .annotate(count=Count("id"), last_at=Max("failed_at"), reason=Max("error_reason"))
-        .order_by("-last_at", "-count")[:limit]
-    )
-
-
 def quota_today(*, now: dt.datetime, campaign: Campaign | None = None) -> dict:
     usage = quota_usage(now=now)
     data = {"limit": usage.limit, "used_24h": usage.used_24h, "used_today": usage.used_today, "left": usage.left}
@@ -145,7 +135,7 @@ def campaign_dashboard(*, campaign: Campaign, now: dt.datetime) -> CampaignDashb
         activity=_activity(rows, today=today, still_open=still_open),
         progress=_progress(rows, today=today, still_open=still_open),
         funnel=_funnel(stats),
-        failures=_failures(campaign),
+        failures=campaign_failures(campaign=campaign),
         remaining=remaining,
         planned_completion=dt.date.fromisoformat(planned) if planned else None,
         pace_per_day=pace,
@@ -186,8 +176,10 @@ def _funnel(stats: dict) -> list[FunnelStep]:
     return [FunnelStep(key, label, stats[key], _rate(stats[key], total)) for key, label in steps]
 
 
-def _failures(campaign: Campaign) -> list[FailureGroup]:
-    """One GROUP BY over the campaign's failed rows, read from the partial index campaigns_rcpt_failed alone.
+def campaign_failures(*, campaign: Campaign) -> list[FailureGroup]:
+    """The failed recipients by error code, most first, with what each code means and what to do.
+
+    One GROUP BY over the campaign's failed rows, read from the partial index campaigns_rcpt_failed alone.
 
     The index holds (campaign, error_code) of failed rows only, with failed_at
     and error_title included, so PostgreSQL answers with an index-only scan of

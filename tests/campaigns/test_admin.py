@@ -14,6 +14,7 @@ from tests.campaigns.helpers import START, running_campaign
 from tests.factories.audiences import ContactFactory
 from tests.factories.campaigns import CampaignFactory
 from tests.factories.whatsapp import MessageTemplateFactory
+from whatsapp.errors import error_help
 from whatsapp.models import MessageTemplate
 
 pytestmark = pytest.mark.django_db
@@ -27,13 +28,15 @@ def act(client, action, campaign, **data):
 def test_change_page_shows_progress_rates_quota_and_failures(admin_client):
     campaign = running_campaign(2)
     batch_send(now=START)
-    Recipient.objects.filter(campaign=campaign).update(error_code=131026, error_reason="Error 131026: x - y (z)")
+    Recipient.objects.filter(campaign=campaign).update(
+        status=Recipient.Status.FAILED, error_code=131026, error_reason="Error 131026: x - y (z)"
+    )
     response = admin_client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
     content = response.content.decode()
     assert response.status_code == 200
     assert "2 of 2 (100.0%)" in content
     assert "Today&#x27;s quota" in content or "Today's quota" in content
-    assert "Error 131026: x - y (z)" in content
+    assert "131026" in content and error_help(131026).action in content
 
 
 def test_only_approved_templates_are_offered(admin_client):
