@@ -4,6 +4,8 @@
   configured broker: kombu's filesystem transport on the embedded run, Redis
   in CI's second pass.
 - `live_server` comes from pytest-django: a real HTTP server on a free port.
+- `cloud_sandbox`: the WhatsApp Cloud API sandbox over real HTTP, the
+  CloudAPIBackend pointed at it, its signed webhooks posted to `live_server`.
 - `manager_client` / `viewer_client`: logged in as a staff user of the
   "Campaign managers" / "Campaign viewers" group (the roles' migration).
 - Markers `postgres` and `redis` skip, with the reason, where the service the
@@ -75,3 +77,28 @@ def live_celery_worker(transactional_db):
     app.loader.import_default_modules()
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30, loglevel="WARNING") as worker:
         yield worker
+
+
+@pytest.fixture
+def cloud_sandbox(request, live_server, settings):
+    """Send for real (CloudAPIBackend, HTTP) to a sandbox whose status webhooks reach the live server.
+
+    Sandbox options (failure rate, read rate, seed ...) come from
+    `@pytest.mark.sandbox(...)` on the test.
+    """
+    from whatsapp.backends import reset_backend
+    from whatsapp.sandbox import SandboxServer
+
+    marker = request.node.get_closest_marker("sandbox")
+    options = {"latency_ms": 5, **(marker.kwargs if marker else {})}
+    with SandboxServer(
+        webhook_url=f"{live_server.url}/whatsapp/webhook/", app_secret=settings.WHATSAPP_APP_SECRET, **options
+    ) as server:
+        settings.WHATSAPP_BACKEND = "whatsapp.backends.cloud.CloudAPIBackend"
+        settings.WHATSAPP_API_BASE_URL = server.url
+        settings.WHATSAPP_PHONE_NUMBER_ID = server.phone_number_id
+        settings.WHATSAPP_BUSINESS_ACCOUNT_ID = server.waba_id
+        settings.WHATSAPP_SEND_THREADS = 4
+        reset_backend()
+        yield server
+    reset_backend()

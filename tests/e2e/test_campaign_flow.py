@@ -20,7 +20,6 @@ from django.utils import timezone
 from campaigns.models import Campaign, CampaignDay
 from campaigns.tasks import SEND_BATCH_TASK
 from tests.factories import UserFactory
-from whatsapp.sandbox import SandboxServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -30,29 +29,6 @@ CSV_ROWS += [
     f"+1415555{n:04d},Customer {n},{'Lisbon' if n % 2 else 'Porto'},{'vip' if n < 20 else 'new'}" for n in range(30)
 ]
 CSV_ROWS += ["not-a-phone,Broken Row,Nowhere,vip"]  # line 32: reported, the other rows still import
-
-
-@pytest.fixture
-def sandbox(live_server, settings):
-    """The Cloud API sandbox over real HTTP; its signed status webhooks reach the live server's webhook view."""
-    from whatsapp.backends import reset_backend
-
-    with SandboxServer(
-        webhook_url=f"{live_server.url}/whatsapp/webhook/",
-        app_secret=settings.WHATSAPP_APP_SECRET,
-        latency_ms=5,
-        read_rate=0.6,
-        fail_rate=0.2,
-        seed=11,
-    ) as server:
-        settings.WHATSAPP_BACKEND = "whatsapp.backends.cloud.CloudAPIBackend"
-        settings.WHATSAPP_API_BASE_URL = server.url
-        settings.WHATSAPP_PHONE_NUMBER_ID = server.phone_number_id
-        settings.WHATSAPP_BUSINESS_ACCOUNT_ID = server.waba_id
-        settings.WHATSAPP_SEND_THREADS = 4
-        reset_backend()
-        yield server
-    reset_backend()
 
 
 @pytest.fixture
@@ -79,8 +55,9 @@ def run_action(page, campaign_name: str, action: str) -> None:
     page.click("button[name=index]")
 
 
+@pytest.mark.sandbox(read_rate=0.6, fail_rate=0.2, seed=11)
 def test_operator_runs_a_campaign_from_csv_to_dashboard(
-    live_server, sandbox, live_celery_worker, batch_finished, page, screenshot, tmp_path
+    live_server, cloud_sandbox, live_celery_worker, batch_finished, page, screenshot, tmp_path
 ):
     UserFactory(username="operator", is_superuser=True, password="correct horse battery staple")
     admin = f"{live_server.url}/admin"
@@ -147,7 +124,7 @@ def test_operator_runs_a_campaign_from_csv_to_dashboard(
     screenshot("send-test")
     page.click("input[value='Send test']")
     page.wait_for_selector(".messagelist >> text=Test message sent")
-    assert any(sent["to"] == "14155550999" for sent in sandbox.accepted)
+    assert any(sent["to"] == "14155550999" for sent in cloud_sandbox.accepted)
 
     # Activate: a background job; its progress page ends with the result.
     run_action(page, campaign.name, "activate")
@@ -163,7 +140,7 @@ def test_operator_runs_a_campaign_from_csv_to_dashboard(
     page.click("#today-batch input[type=submit]")
     page.wait_for_selector(".messagelist")
     assert batch_finished.wait(timeout=90), "the worker did not run the send batch"
-    assert sandbox.wait_idle(timeout=60)
+    assert cloud_sandbox.wait_idle(timeout=60)
     campaign.refresh_from_db()
     assert campaign.sent + campaign.failed > 0
     page.goto(f"{admin}/")
