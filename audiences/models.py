@@ -9,6 +9,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from audiences.fields import TagIdsField
+
 
 def default_language() -> str:
     return settings.CONTACT_DEFAULT_LANGUAGE
@@ -44,6 +46,9 @@ class Contact(models.Model):
     )
     attributes = models.JSONField(default=dict, blank=True)
     tags = models.ManyToManyField(Tag, related_name="contacts", blank=True)
+    # Written only by PostgreSQL triggers on the tags M2M (see audiences/fields.py);
+    # a value set here is ignored on save. Stays [] on other databases.
+    tag_ids = TagIdsField(models.BigIntegerField(), default=list, db_default=[], blank=True, editable=False)
     subscription = models.CharField(
         max_length=12, choices=Subscription.choices, default=Subscription.SUBSCRIBED, db_index=True
     )
