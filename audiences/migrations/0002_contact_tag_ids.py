@@ -13,17 +13,21 @@ useful is PostgreSQL-only SQL, run by RunSQLOnPostgreSQL and skipped elsewhere
 - a GIN index on tag_ids (the rules' `&&` and `@>`);
 - statement-level triggers on audiences_contact_tags (INSERT, UPDATE, DELETE
   with transition tables; TRUNCATE) that apply each statement's links to the
-  contacts in one UPDATE. The UPDATE adds to / removes from the contact's
-  current array rather than recounting the links: under READ COMMITTED a
-  recount cannot see another transaction's uncommitted links, while the row
-  being updated is re-read after a concurrent change, so add/remove lose
-  nothing. Deleting a tag or a contact deletes its links first, which fires the
-  DELETE trigger;
-- a row trigger on audiences_contact that recomputes tag_ids from the links
-  whenever anything other than those triggers writes the column (an insert, a
-  model save() carrying a list loaded before the tags changed): only the links
-  decide it. `UPDATE audiences_contact SET tag_ids = DEFAULT` therefore
-  repairs rows.
+  contacts in one UPDATE, skipping contacts that already agree. The UPDATE
+  adds to / removes from the contact's current array rather than recounting
+  the links: under READ COMMITTED a recount cannot see another transaction's
+  uncommitted links, while the row being updated is re-read after a
+  concurrent change, so add/remove lose nothing. Deleting a tag or a contact
+  deletes its links first, which fires the DELETE trigger;
+- a deferred check: a contact inserted with tag_ids, or whose tag_ids is
+  written by anything but those triggers (a model save() carrying a list
+  loaded before the tags changed, a clone saved with pk=None), gets tag_ids
+  recomputed from its links when the transaction commits: only the links
+  decide it. Deferred, so the importer can write each contact once with the
+  tags it links in the same transaction (the link triggers then skip it), and
+  `UPDATE audiences_contact SET tag_ids = DEFAULT` repairs rows. Not covered: a
+  link inserted before its contact row (the foreign key is deferred), which
+  Django never does.
 
 Reversing drops the triggers, the functions and the index, then the column.
 """
@@ -54,13 +58,13 @@ BEGIN
         UPDATE audiences_contact AS c
            SET tag_ids = ARRAY(SELECT t FROM unnest(c.tag_ids) AS t WHERE t <> ALL (gone.ids) ORDER BY t)
           FROM (SELECT contact_id, array_agg(tag_id) AS ids FROM old_links GROUP BY contact_id) AS gone
-         WHERE c.id = gone.contact_id;
+         WHERE c.id = gone.contact_id AND c.tag_ids && gone.ids;
     END IF;
     IF TG_OP IN ('INSERT', 'UPDATE') THEN
         UPDATE audiences_contact AS c
            SET tag_ids = ARRAY(SELECT DISTINCT t FROM unnest(c.tag_ids || added.ids) AS t ORDER BY t)
           FROM (SELECT contact_id, array_agg(tag_id) AS ids FROM new_links GROUP BY contact_id) AS added
-         WHERE c.id = added.contact_id;
+         WHERE c.id = added.contact_id AND NOT c.tag_ids @> added.ids;
     END IF;
     IF TG_OP = 'TRUNCATE' THEN
         UPDATE audiences_contact SET tag_ids = '{}' WHERE tag_ids <> '{}';
@@ -70,11 +74,14 @@ END
 $$
 """
 
-GUARD_FUNCTION = """
-CREATE FUNCTION audiences_contact_tag_ids_from_links() RETURNS trigger LANGUAGE plpgsql AS $$
+CHECK_FUNCTION = """
+CREATE FUNCTION audiences_contact_tag_ids_check() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    NEW.tag_ids := ARRAY(SELECT tag_id FROM audiences_contact_tags WHERE contact_id = NEW.id ORDER BY tag_id);
-    RETURN NEW;
+    UPDATE audiences_contact AS c SET tag_ids = links.ids
+      FROM (SELECT ARRAY(SELECT tag_id FROM audiences_contact_tags WHERE contact_id = NEW.id ORDER BY tag_id)
+                   AS ids) AS links
+     WHERE c.id = NEW.id AND c.tag_ids <> links.ids;
+    RETURN NULL;
 END
 $$
 """
@@ -106,24 +113,26 @@ FORWARD = [
     CREATE TRIGGER audiences_contact_tags_truncated AFTER TRUNCATE ON audiences_contact_tags
     FOR EACH STATEMENT EXECUTE FUNCTION audiences_contact_tag_ids_sync()
     """,
-    GUARD_FUNCTION,
+    CHECK_FUNCTION,
     """
-    CREATE TRIGGER audiences_contact_tag_ids_on_insert BEFORE INSERT ON audiences_contact
-    FOR EACH ROW EXECUTE FUNCTION audiences_contact_tag_ids_from_links()
+    CREATE CONSTRAINT TRIGGER audiences_contact_tag_ids_checked_on_insert AFTER INSERT ON audiences_contact
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.tag_ids <> '{}')
+    EXECUTE FUNCTION audiences_contact_tag_ids_check()
     """,
     # pg_trigger_depth() is 0 for a statement from the application and 1 inside
-    # the sync trigger above, whose own UPDATE must stand.
+    # the link triggers above, whose own UPDATE needs no check.
     """
-    CREATE TRIGGER audiences_contact_tag_ids_on_update BEFORE UPDATE OF tag_ids ON audiences_contact
-    FOR EACH ROW WHEN (pg_trigger_depth() = 0) EXECUTE FUNCTION audiences_contact_tag_ids_from_links()
+    CREATE CONSTRAINT TRIGGER audiences_contact_tag_ids_checked_on_update AFTER UPDATE OF tag_ids ON audiences_contact
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (pg_trigger_depth() = 0 AND NEW.tag_ids <> OLD.tag_ids)
+    EXECUTE FUNCTION audiences_contact_tag_ids_check()
     """,
     "ANALYZE audiences_contact",
 ]
 
 BACKWARD = [
-    "DROP TRIGGER audiences_contact_tag_ids_on_update ON audiences_contact",
-    "DROP TRIGGER audiences_contact_tag_ids_on_insert ON audiences_contact",
-    "DROP FUNCTION audiences_contact_tag_ids_from_links()",
+    "DROP TRIGGER audiences_contact_tag_ids_checked_on_update ON audiences_contact",
+    "DROP TRIGGER audiences_contact_tag_ids_checked_on_insert ON audiences_contact",
+    "DROP FUNCTION audiences_contact_tag_ids_check()",
     "DROP TRIGGER audiences_contact_tags_truncated ON audiences_contact_tags",
     "DROP TRIGGER audiences_contact_tags_deleted ON audiences_contact_tags",
     "DROP TRIGGER audiences_contact_tags_updated ON audiences_contact_tags",
