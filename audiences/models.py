@@ -46,8 +46,8 @@ class Contact(models.Model):
     )
     attributes = models.JSONField(default=dict, blank=True)
     tags = models.ManyToManyField(Tag, related_name="contacts", blank=True)
-    # Written only by PostgreSQL triggers on the tags M2M (see audiences/fields.py);
-    # a value set here is ignored on save. Stays [] on other databases.
+    # The ids of `tags`, kept by PostgreSQL from the links (migration 0002): a value
+    # written any other way is recomputed from them at commit. Stays [] elsewhere.
     tag_ids = TagIdsField(models.BigIntegerField(), default=list, db_default=[], blank=True, editable=False)
     subscription = models.CharField(
         max_length=12, choices=Subscription.choices, default=Subscription.SUBSCRIBED, db_index=True
