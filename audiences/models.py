@@ -64,6 +64,13 @@ class Contact(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.phone})" if self.name else self.phone
 
+    def save(self, *args, **kwargs):
+        if self._state.adding or self.pk is None:
+            # A new row has no links yet (a pk=None copy must not carry the
+            # original's tag ids): the link triggers fill tag_ids as tags are added.
+            self.tag_ids = []
+        super().save(*args, **kwargs)
+
     @property
     def is_subscribed(self) -> bool:
         return self.subscription == self.Subscription.SUBSCRIBED

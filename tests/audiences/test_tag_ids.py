@@ -87,7 +87,7 @@ def test_tag_ids_follow_the_admin_change_form(admin_client):
     assert tag_ids(ann) == []
 
 
-def test_tag_ids_written_by_anything_but_the_links_are_recomputed_at_commit():
+def test_tag_ids_written_by_anything_but_the_links_are_recomputed_at_commit_and_new_rows_start_empty():
     vip, new = TagFactory(name="vip"), TagFactory(name="new")
     ann = ContactFactory(tags=[vip])
     stale = Contact.objects.get(pk=ann.pk)
@@ -98,7 +98,7 @@ def test_tag_ids_written_by_anything_but_the_links_are_recomputed_at_commit():
     Contact.objects.filter(pk=bob.pk).update(tag_ids=[12345])
     clone = Contact.objects.get(pk=ann.pk)
     clone.pk, clone.phone = None, "+14155550999"
-    clone.save()  # copies the array, not the links
+    clone.save()  # a copy of the row, not of its links
     commit_checks()
     assert (tag_ids(ann), tag_ids(bob), tag_ids(clone)) == (ids(vip, new), ids(new), [])
     assert_tag_ids_equal_links()
