@@ -12,6 +12,7 @@ from datetime import datetime
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, QuerySet
 
+from audiences.bulk import contacts_bulk_write
 from audiences.imports import InvalidRow, parse_contacts_csv
 from audiences.models import Contact, Tag, default_language, derive_first_name
 from audiences.phones import normalize_phone
@@ -161,7 +162,8 @@ def _import_batch(batch, tag_ids, extra_tags, update, now, result) -> None:
         )
     }
     new = [r for r in batch if r.phone not in existing]
-    Contact.objects.bulk_create(
+    # A phone created meanwhile (by the webhook) is left as it is.
+    contacts_bulk_write(
         [
             Contact(
                 phone=r.phone,
@@ -177,8 +179,7 @@ def _import_batch(batch, tag_ids, extra_tags, update, now, result) -> None:
                 updated_at=now,
             )
             for r in new
-        ],
-        ignore_conflicts=True,  # a phone created meanwhile by the webhook stays as it is
+        ]
     )
     result.created += len(new)
     wanted_links: dict[str, set[str]] = {r.phone: r.tags | extra_tags for r in new}
@@ -211,9 +212,7 @@ def _import_batch(batch, tag_ids, extra_tags, update, now, result) -> None:
             if any(values[k] != old[k] for k in values) or new_tag_ids or opts_out:
                 result.updated += 1
                 array = sorted(current | new_tag_ids) if arrays else []
-                changed.append(
-                    Contact(id=old["id"], phone=r.phone, tag_ids=array, created_at=now, updated_at=now, **values)
-                )
+                changed.append(Contact(phone=r.phone, tag_ids=array, created_at=now, updated_at=now, **values))
                 wanted_links[r.phone] = tags
                 if opts_out:
                     unsubscribe.append(old["id"])
@@ -221,10 +220,8 @@ def _import_batch(batch, tag_ids, extra_tags, update, now, result) -> None:
                 result.unchanged += 1
         # INSERT ... ON CONFLICT (phone) DO UPDATE of the listed fields only:
         # subscription is not among them, so an update never resubscribes.
-        Contact.objects.bulk_create(
+        contacts_bulk_write(
             changed,
-            update_conflicts=True,
-            unique_fields=["phone"],
             update_fields=["name", "first_name", "language", "attributes", "updated_at"]
             + (["tag_ids"] if arrays else []),
         )
