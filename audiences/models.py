@@ -9,6 +9,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from audiences.fields import TagIdsField
+
 
 def default_language() -> str:
     return settings.CONTACT_DEFAULT_LANGUAGE
@@ -44,6 +46,9 @@ class Contact(models.Model):
     )
     attributes = models.JSONField(default=dict, blank=True)
     tags = models.ManyToManyField(Tag, related_name="contacts", blank=True)
+    # The ids of `tags`, kept by PostgreSQL from the links (migration 0002): a value
+    # written any other way is recomputed from them at commit. Stays [] elsewhere.
+    tag_ids = TagIdsField(models.BigIntegerField(), default=list, db_default=[], blank=True, editable=False)
     subscription = models.CharField(
         max_length=12, choices=Subscription.choices, default=Subscription.SUBSCRIBED, db_index=True
     )
@@ -58,6 +63,13 @@ class Contact(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.phone})" if self.name else self.phone
+
+    def save(self, *args, **kwargs):
+        if self._state.adding or self.pk is None:
+            # A new row has no links yet (a pk=None copy must not carry the
+            # original's tag ids): the link triggers fill tag_ids as tags are added.
+            self.tag_ids = []
+        super().save(*args, **kwargs)
 
     @property
     def is_subscribed(self) -> bool:

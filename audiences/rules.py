@@ -14,14 +14,16 @@ Stored shape (Audience.rules)::
       ]
     }
 
-`rules_q` compiles it to one Q (tag tests are EXISTS subqueries, so no
-duplicate rows and no DISTINCT); the subscribed-only filter is added by the
-selector, whatever the rules say.
+`rules_q` compiles it to one Q, never a join, so no duplicate rows and no
+DISTINCT. Tag tests: on PostgreSQL, `tag_ids && ARRAY[...]` (any), `@>` (all)
+and `NOT (... && ...)` (exclude) over Contact.tag_ids, the GIN-indexed copy of
+the contact's tags kept by triggers (migration 0002); elsewhere EXISTS over the
+links. The subscribed-only filter is added by the selector, whatever the rules say.
 """
 
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import Exists, F, FloatField, Func, OuterRef, Q
+from django.db.models import Exists, F, FloatField, Func, OuterRef, Q, Subquery
 from django.db.models.fields.json import KeyTransform, compile_json_path
 
 from audiences.attributes import coerce_value, normalize_key
@@ -196,22 +198,52 @@ def _has_tags(names: list[str]) -> Exists:
     return Exists(links)
 
 
-def rules_q(rules: dict) -> Q:
-    """The rules as one Q over Contact (without the subscribed-only filter)."""
-    rules = validate_rules(rules)
+def _tag_ids(names: list[str]) -> list[Subquery]:
+    """ARRAY[(SELECT id FROM tag WHERE name = ...), ...]: one query with the contacts, not one before it.
+
+    A tag that does not exist is NULL in the array, and NULL matches nothing,
+    as with EXISTS: "any" ignores it, "all" matches no one, "exclude" removes no one.
+    """
+    from audiences.models import Tag
+
+    return [Subquery(Tag.objects.filter(name=name).values("pk")) for name in names]
+
+
+def _tags_q(rules: dict, *, tag_arrays: bool) -> Q:
+    include, exclude = rules["include_tags"], rules["exclude_tags"]
     q = Q()
-    if rules["include_tags"]:
+    if tag_arrays:
+        if include:
+            lookup = "tag_ids__contains" if rules["match"] == "all" else "tag_ids__overlap"
+            q &= Q(**{lookup: _tag_ids(include)})
+        if exclude:
+            q &= ~Q(tag_ids__overlap=_tag_ids(exclude))
+        return q
+    if include:
         if rules["match"] == "all":
-            for name in rules["include_tags"]:
+            for name in include:
                 q &= Q(_has_tags([name]))
         else:
-            q &= Q(_has_tags(rules["include_tags"]))
+            q &= Q(_has_tags(include))
+    if exclude:
+        q &= ~Q(_has_tags(exclude))
+    return q
+
+
+def rules_q(rules: dict, *, tag_arrays: bool | None = None) -> Q:
+    """The rules as one Q over Contact (without the subscribed-only filter).
+
+    `tag_arrays`: test tags on Contact.tag_ids (default on PostgreSQL, the
+    only database that maintains it) or with EXISTS over the links.
+    """
+    rules = validate_rules(rules)
+    if tag_arrays is None:
+        tag_arrays = connection.vendor == "postgresql"
+    q = _tags_q(rules, tag_arrays=tag_arrays)
     if rules["languages"]:
         q &= Q(language__in=rules["languages"])
     for condition in rules["conditions"]:
         q &= _condition_q(condition)
-    if rules["exclude_tags"]:
-        q &= ~Q(_has_tags(rules["exclude_tags"]))
     return q
 
 
