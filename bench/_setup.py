@@ -19,3 +19,21 @@ def django_on_postgres():
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+
+
+def bench_template_and_audience():
+    """The approved two-parameter template and the "everyone" audience the campaign benchmarks use."""
+    from audiences.models import Audience
+    from whatsapp.models import MessageTemplate
+
+    template, _ = MessageTemplate.objects.update_or_create(
+        name="bench_template",
+        language="en_US",
+        defaults={
+            "status": MessageTemplate.Status.APPROVED,
+            "category": "MARKETING",
+            "components": [{"type": "BODY", "text": "Hi {{1}}, news from {{2}}."}],
+        },
+    )
+    audience, _ = Audience.objects.update_or_create(name="bench everyone", defaults={"rules": {"everyone": True}})
+    return template, audience

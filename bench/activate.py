@@ -19,7 +19,7 @@ import resource
 import time
 from pathlib import Path
 
-from _setup import django_on_postgres
+from _setup import bench_template_and_audience, django_on_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,10 +50,8 @@ def main() -> None:
     django_on_postgres()
     from django.db import connection
 
-    from audiences.models import Audience
     from campaigns.models import Campaign, Recipient
     from campaigns.services import campaign_activate, campaign_top_up
-    from whatsapp.models import MessageTemplate
 
     with connection.cursor() as cursor:
         generate_contacts(cursor, args.rows)
@@ -63,16 +61,7 @@ def main() -> None:
         cursor.execute("CREATE TABLE bench_plain_recipient (LIKE campaigns_recipient INCLUDING ALL)")
         cursor.execute("CHECKPOINT")
 
-    template, _ = MessageTemplate.objects.update_or_create(
-        name="bench_template",
-        language="en_US",
-        defaults={
-            "status": MessageTemplate.Status.APPROVED,
-            "category": "MARKETING",
-            "components": [{"type": "BODY", "text": "Hi {{1}}, news from {{2}}."}],
-        },
-    )
-    audience, _ = Audience.objects.update_or_create(name="bench everyone", defaults={"rules": {"everyone": True}})
+    template, audience = bench_template_and_audience()
     now = dt.datetime.now(dt.UTC)
     campaign = Campaign.objects.create(
         name="bench",

@@ -30,7 +30,7 @@ import datetime as dt
 import json
 import time
 
-from _setup import django_on_postgres
+from _setup import bench_template_and_audience, django_on_postgres
 
 DAILY = 15_000
 DAYS_DONE = 60
@@ -128,24 +128,13 @@ def fresh_campaign(rows: int, *, now: dt.datetime):
     from activate import generate_contacts
     from django.db import connection
 
-    from audiences.models import Audience
     from campaigns.models import Campaign
-    from whatsapp.models import MessageTemplate
 
     with connection.cursor() as cursor:
         generate_contacts(cursor, rows)
         cursor.execute("TRUNCATE campaigns_recipient, campaigns_campaignday, campaigns_quotareservation CASCADE")
         cursor.execute("DELETE FROM campaigns_campaign")
-    template, _ = MessageTemplate.objects.update_or_create(
-        name="bench_template",
-        language="en_US",
-        defaults={
-            "status": MessageTemplate.Status.APPROVED,
-            "category": "MARKETING",
-            "components": [{"type": "BODY", "text": "Hi {{1}}, news from {{2}}."}],
-        },
-    )
-    audience, _ = Audience.objects.update_or_create(name="bench everyone", defaults={"rules": {"everyone": True}})
+    template, audience = bench_template_and_audience()
     campaign = Campaign.objects.create(
         name="bench dashboard",
         template=template,

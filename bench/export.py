@@ -22,7 +22,7 @@ import os
 import time
 import tracemalloc
 
-from _setup import django_on_postgres
+from _setup import bench_template_and_audience, django_on_postgres
 from activate import generate_contacts
 from webhook import ensure_database
 
@@ -125,20 +125,12 @@ def main() -> None:
     from django.test import Client
     from django.urls import reverse
 
-    from audiences.models import Audience
-    from whatsapp.models import MessageTemplate
-
     small_rows = args.rows // 10
     with connection.cursor() as cursor:
         generate_contacts(cursor, args.rows)
         cursor.execute("TRUNCATE campaigns_recipient, campaigns_campaignday, campaigns_quotareservation CASCADE")
         cursor.execute("DELETE FROM campaigns_campaign")
-    template, _ = MessageTemplate.objects.update_or_create(
-        name="bench_template",
-        language="en_US",
-        defaults={"status": "APPROVED", "components": [{"type": "BODY", "text": "{{1}} {{2}}"}]},
-    )
-    audience, _ = Audience.objects.update_or_create(name="bench everyone", defaults={"rules": {"everyone": True}})
+    template, audience = bench_template_and_audience()
     started = time.perf_counter()
     with connection.cursor() as cursor:
         big = build_campaign(cursor, name="export big", rows=args.rows, template=template, audience=audience)
