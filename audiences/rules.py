@@ -21,9 +21,12 @@ the contact's tags kept by triggers (migration 0002); elsewhere EXISTS over the
 links. The subscribed-only filter is added by the selector, whatever the rules say.
 """
 
+import json
+import math
+
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import Exists, F, FloatField, Func, OuterRef, Q, Subquery
+from django.db.models import BooleanField, Exists, F, FloatField, Func, OuterRef, Q, Subquery
 from django.db.models.fields.json import KeyTransform, compile_json_path
 
 from audiences.attributes import coerce_value, normalize_key
@@ -37,7 +40,7 @@ OPERATORS = {
     "lte": "less than or equal to",
     "contains": "contains",
 }
-NUMERIC_OPERATORS = {"gt", "gte", "lt", "lte"}
+NUMERIC_OPERATORS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 MATCH_CHOICES = ("any", "all")
 
 
@@ -121,7 +124,7 @@ def _validate_condition(condition) -> dict:
     label = f"{key} {OPERATORS[op]}"
     if op in NUMERIC_OPERATORS:
         value = coerce_value(value)
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
             raise RuleError(f"{label}: needs a number, got {condition.get('value')!r}")
     elif op == "in":
         if isinstance(value, str):
@@ -140,11 +143,33 @@ def _validate_condition(condition) -> dict:
     return {"key": key, "op": op, "value": value}
 
 
-class JSONNumber(Func):
-    """attributes[key] as a number, NULL when it is missing or not a JSON number.
+class JSONPathCompare(Func):
+    """PostgreSQL: `attributes[key] <op> value` as one jsonpath test, true only when the value is a JSON number.
 
-    The type test keeps PostgreSQL from failing on a cast of "n/a" and keeps
-    SQLite from ranking text above every number.
+    `jsonb_path_match(attributes, 'strict $."key" > $value', '{"value": 900}', true)`:
+    strict mode and silent errors make a missing key, text ("n/a"), true,
+    null, an array or an object "not matched" rather than an error, and the
+    comparison is exact (numeric, not double). It is one pass over the binary
+    jsonb, half the CPU of extracting the key as text and casting it, which
+    is what an attribute preview over 1M contacts spends its time on.
+    """
+
+    output_field = BooleanField()
+
+    def __init__(self, field: str, key: str, op: str, value: int | float):
+        super().__init__(F(field))
+        self.path = f"strict $.{json.dumps(key)} {NUMERIC_OPERATORS[op]} $value"
+        self.variables = json.dumps({"value": value})
+
+    def as_sql(self, compiler, connection, **extra):
+        column, params = compiler.compile(self.source_expressions[0])
+        return f"jsonb_path_match({column}, %s::jsonpath, %s::jsonb, true)", (*params, self.path, self.variables)
+
+
+class JSONNumber(Func):
+    """Other databases: attributes[key] as a number, NULL when it is missing or not a JSON number.
+
+    The type test keeps SQLite from ranking text above every number.
     """
 
     output_field = FloatField()
@@ -152,11 +177,6 @@ class JSONNumber(Func):
     def __init__(self, field: str, key: str):
         super().__init__(F(field))
         self.key = key
-
-    def as_postgresql(self, compiler, connection, **extra):
-        column, params = compiler.compile(self.source_expressions[0])
-        sql = f"(CASE WHEN jsonb_typeof({column} -> %s) = 'number' THEN ({column} ->> %s)::double precision END)"
-        return sql, (*params, self.key, *params, self.key)
 
     def as_sqlite(self, compiler, connection, **extra):
         column, params = compiler.compile(self.source_expressions[0])
@@ -174,6 +194,8 @@ class JSONNumber(Func):
 def _condition_q(condition: dict) -> Q:
     key, op, value = condition["key"], condition["op"], condition["value"]
     if op in NUMERIC_OPERATORS:
+        if connection.vendor == "postgresql":
+            return Q(JSONPathCompare("attributes", key, op, value))
         lhs = JSONNumber("attributes", key)
         return Q(lhs.get_lookup(op)(lhs, value))
     if op in ("eq", "in") and connection.vendor == "postgresql":

@@ -1,9 +1,14 @@
 """Audience rules: every operator, on SQLite and PostgreSQL; unsubscribed never included."""
 
+import operator
+import random
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from audiences.models import Audience, Contact
 from audiences.rules import RuleError, validate_rules
@@ -83,6 +88,46 @@ def test_numeric_comparison_skips_text_values_without_crashing(base):
     assert phones(audience) == {"ann", "bob", "dan"}
 
 
+# --- Numeric rules: a JSON number compared, anything else never matches, on every database -------
+
+NUMBERS = [-3, 0, 1, 99.5, 100, 100.25, 250, 1000, 10**15]
+NOT_NUMBERS = ["n/a", "250", "", True, False, None, [1000], {"value": 1000}]
+COMPARE = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}
+
+
+@pytest.fixture
+def spenders():
+    """One contact per value, twice over, plus contacts without the key; returns {pk: value or MISSING}."""
+    rng = random.Random(5)
+    values = {}
+    for value in [*NUMBERS, *NOT_NUMBERS] * 2 + ["MISSING"] * 3:
+        attributes = {} if value == "MISSING" else {"total_spent": value}
+        attributes["tier"] = rng.choice(["gold", "silver"])
+        values[ContactFactory(attributes=attributes).pk] = value
+    return values
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(op=st.sampled_from(sorted(COMPARE)), value=st.sampled_from(NUMBERS + [99, 100.2, -1000, 2.5e15]))
+def test_numeric_rules_match_json_numbers_only_and_compare_them_exactly(spenders, op, value):
+    expected = {
+        pk
+        for pk, stored in spenders.items()
+        if isinstance(stored, int | float) and not isinstance(stored, bool) and COMPARE[op](stored, value)
+    }
+    audience = Audience(name="probe", rules={"conditions": [{"key": "total_spent", "op": op, "value": value}]})
+    assert set(audience_contacts(audience=audience).values_list("pk", flat=True)) == expected
+    assert audience_preview(audience=audience)["count"] == len(expected)
+
+
+@pytest.mark.postgres
+def test_numeric_rules_are_one_jsonpath_test_on_postgresql(base):
+    audience = AudienceFactory(rules={"conditions": [{"key": "total_spent", "op": "gte", "value": 250}]})
+    sql, params = audience_contacts(audience=audience).query.sql_with_params()
+    assert "jsonb_path_match" in sql
+    assert 'strict $."total_spent" >= $value' in params and '{"value": 250}' in params
+
+
 def test_audience_is_one_query_and_preview_count_equals_the_real_count(base, django_assert_max_num_queries):
     audience = AudienceFactory(rules={"include_tags": ["vip", "new"]})
     with CaptureQueriesContext(connection) as ctx:
@@ -118,6 +163,7 @@ def test_rules_are_stored_validated_and_clean_names_the_wrong_rule(base):
         ({"include_tags": ["vip"], "match": "most"}, "match"),
         ({"conditions": [{"key": "tier", "op": "like", "value": "x"}]}, "condition 1: tier: unknown operator"),
         ({"conditions": [{"key": "", "op": "eq", "value": "x"}]}, "condition 1: attribute name is empty"),
+        ({"conditions": [{"key": "total", "op": "gt", "value": float("inf")}]}, "total greater than: needs a number"),
         ({"conditions": [{"key": "tier", "op": "in", "value": []}]}, "needs at least one value"),
         ({"colour": "red", "everyone": True}, "unknown rule"),
     ],
