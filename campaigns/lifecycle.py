@@ -114,6 +114,27 @@ def recipients_move(
     return moved
 
 
+# What recipient_advance reads of a row, locked, before deciding.
+_ADVANCE_COLUMNS = ("status", "campaign_id", "message_id", *{c for cols in TIMESTAMPS.values() for c in cols})
+
+
+def _advance_changes(row: dict, *, status: str, at: dt.datetime, message_id, error, only_from) -> tuple[dict, bool]:
+    """The column changes that move `row` forward to `status`, and whether its status moves (the precedence rule)."""
+    old = row["status"]
+    moves = RANK[status] > RANK[old] and (only_from is None or old in only_from)
+    changes: dict = {}
+    if moves:
+        changes["status"] = status
+    for column in TIMESTAMPS.get(status, ()):
+        if row[column] is None or at < row[column]:
+            changes[column] = at
+    if message_id and not row["message_id"]:
+        changes["message_id"] = message_id
+    if error and (moves or status == S.FAILED):
+        changes.update(error)
+    return changes, moves
+
+
 def recipient_advance(
     *,
     recipient_id: int,
@@ -129,33 +150,50 @@ def recipient_advance(
     and stale events change nothing but may fill an earlier timestamp.
     """
     with transaction.atomic():
-        row = (
-            Recipient.objects.select_for_update()
-            .filter(pk=recipient_id)
-            .values("status", "campaign_id", "message_id", *{c for cols in TIMESTAMPS.values() for c in cols})
-            .first()
-        )
+        row = Recipient.objects.select_for_update().filter(pk=recipient_id).values(*_ADVANCE_COLUMNS).first()
         if row is None:
             return False
-        old = row["status"]
-        moves = RANK[status] > RANK[old] and (only_from is None or old in only_from)
-        changes: dict = {}
-        if moves:
-            changes["status"] = status
-        for column in TIMESTAMPS.get(status, ()):
-            if row[column] is None or at < row[column]:
-                changes[column] = at
-        if message_id and not row["message_id"]:
-            changes["message_id"] = message_id
-        if error and (moves or status == S.FAILED):
-            changes.update(error)
+        changes, moves = _advance_changes(
+            row, status=status, at=at, message_id=message_id, error=error, only_from=only_from
+        )
         if not changes:
             return False
-        updated = Recipient.objects.filter(pk=recipient_id, status=old).update(**changes)
+        updated = Recipient.objects.filter(pk=recipient_id, status=row["status"]).update(**changes)
         if updated and moves:
-            campaign_bump(campaign_id=row["campaign_id"], deltas=counter_deltas(old, status), at=at)
+            campaign_bump(campaign_id=row["campaign_id"], deltas=counter_deltas(row["status"], status), at=at)
             return True
     return False
+
+
+def recipients_advance(*, message_ids: dict[int, str | None], status: str, at: dt.datetime) -> int:
+    """recipient_advance for many recipients (id -> WhatsApp message id) in one transaction; returns how many moved.
+
+    The send batch records its accepted sends this way: one transaction and
+    one counter update per campaign for every outcome that arrived meanwhile,
+    instead of one each, which 32 send threads would otherwise queue up for
+    on the campaign's row. Rows are locked in id order, then the campaign, as
+    recipient_advance does, so it cannot deadlock with the webhook.
+    """
+    if not message_ids:
+        return 0
+    deltas: dict[int, dict[str, int]] = {}
+    moved = 0
+    with transaction.atomic():
+        rows = Recipient.objects.select_for_update().filter(pk__in=list(message_ids)).order_by("pk")
+        for row in rows.values("id", *_ADVANCE_COLUMNS):
+            changes, moves = _advance_changes(
+                row, status=status, at=at, message_id=message_ids[row["id"]], error=None, only_from=None
+            )
+            if not changes:
+                continue
+            if Recipient.objects.filter(pk=row["id"], status=row["status"]).update(**changes) and moves:
+                moved += 1
+                campaign = deltas.setdefault(row["campaign_id"], {})
+                for name, delta in counter_deltas(row["status"], status).items():
+                    campaign[name] = campaign.get(name, 0) + delta
+        for campaign_id, campaign_deltas in sorted(deltas.items()):
+            campaign_bump(campaign_id=campaign_id, deltas=campaign_deltas, at=at)
+    return moved
 
 
 def day_counts(recipients) -> dict[dt.date, dict[str, int]]:
