@@ -30,7 +30,7 @@ import datetime as dt
 import json
 import time
 
-from _setup import bench_template_and_audience, django_on_postgres
+from _setup import bench_template_and_audience, django_on_postgres, generate_contacts
 
 DAILY = 15_000
 DAYS_DONE = 60
@@ -125,7 +125,6 @@ def build(campaign, *, now: dt.datetime) -> dict:
 
 def fresh_campaign(rows: int, *, now: dt.datetime):
     """A new 1M-recipient campaign, activated 60 days ago, with its outcomes; returns it and the build figures."""
-    from activate import generate_contacts
     from django.db import connection
 
     from campaigns.models import Campaign

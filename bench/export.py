@@ -18,13 +18,10 @@ failures export of the big campaign is timed too. Prints one JSON line.
 import argparse
 import gc
 import json
-import os
 import time
 import tracemalloc
 
-from _setup import bench_template_and_audience, django_on_postgres
-from activate import generate_contacts
-from webhook import ensure_database
+from _setup import bench_template_and_audience, django_on_postgres, generate_contacts
 
 
 def rss_kb(field: str) -> int:
@@ -118,7 +115,6 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     args = parser.parse_args()
-    ensure_database(os.environ.get("DATABASE_URL", ""))
     django_on_postgres()
     from django.contrib.auth import get_user_model
     from django.db import connection

@@ -22,15 +22,9 @@ import threading
 import time
 from pathlib import Path
 
-from _setup import django_on_postgres
+from _setup import django_on_postgres, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_sandbox(port: int) -> subprocess.Popen:

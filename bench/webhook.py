@@ -16,7 +16,6 @@ import hmac
 import http.client
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,28 +23,11 @@ import threading
 import time
 from pathlib import Path
 
+from _setup import ensure_database, free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-app-secret"
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/wa_bench"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def ensure_database(url: str) -> None:
-    from urllib.parse import urlsplit
-
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin_url = parts._replace(path="/postgres").geturl()
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def body_for(phase: str, n: int, statuses: int) -> bytes:
