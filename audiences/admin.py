@@ -23,6 +23,7 @@ from django.utils.functional import cached_property
 
 from audiences.forms import AudienceForm, ContactImportForm
 from audiences.imports import ImportFileError
+from audiences.indexes import attribute_indexes_follow
 from audiences.models import Audience, Contact, Tag
 from audiences.phones import InvalidPhoneNumber, normalize_phone
 from audiences.rules import describe_rules
@@ -235,6 +236,19 @@ class AudienceAdmin(admin.ModelAdmin):
     @admin.display(description="Rules")
     def summary(self, audience):
         return describe_rules(audience.rules)
+
+    # The attribute indexes follow the saved rules (audiences/indexes.py); built by the worker, after the commit.
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        attribute_indexes_follow()
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        attribute_indexes_follow()
+
+    def delete_queryset(self, request, queryset):
+        super().delete_queryset(request, queryset)
+        attribute_indexes_follow()
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = extra_context or {}

@@ -12,6 +12,7 @@ def django_on_postgres():
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("DEBUG", "1")  # a throw-away key; nothing here is served
+    os.environ.setdefault("LOG_STREAM", "stderr")  # stdout carries the one JSON line
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         sys.exit("set DATABASE_URL=postgres://... (the figures are about PostgreSQL)")
     ensure_database(os.environ["DATABASE_URL"])

@@ -121,11 +121,15 @@ def test_numeric_rules_match_json_numbers_only_and_compare_them_exactly(spenders
 
 
 @pytest.mark.postgres
-def test_numeric_rules_are_one_jsonpath_test_on_postgresql(base):
-    audience = AudienceFactory(rules={"conditions": [{"key": "total_spent", "op": "gte", "value": 250}]})
-    sql, params = audience_contacts(audience=audience).query.sql_with_params()
-    assert "jsonb_path_match" in sql
-    assert 'strict $."total_spent" >= $value' in params and '{"value": 250}' in params
+def test_numeric_rules_are_a_range_of_the_indexed_expression_on_postgresql(base):
+    # What audiences/indexes.py indexes: (attributes -> key); test_attribute_indexes checks the plan uses it.
+    above = AudienceFactory(rules={"conditions": [{"key": "total_spent", "op": "gte", "value": 250}]})
+    sql, params = audience_contacts(audience=above).query.sql_with_params()
+    assert '("audiences_contact"."attributes" -> %s::text) >= %s::jsonb' in sql and "< 'false'::jsonb" in sql
+    assert params[:2] == ("total_spent", "250")
+    below = AudienceFactory(rules={"conditions": [{"key": "total_spent", "op": "lt", "value": 99.5}]})
+    sql, params = audience_contacts(audience=below).query.sql_with_params()
+    assert "jsonb_typeof" in sql and params[:2] == ("total_spent", "99.5")
 
 
 def test_audience_is_one_query_and_preview_count_equals_the_real_count(base, django_assert_max_num_queries):

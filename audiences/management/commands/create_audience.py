@@ -5,6 +5,7 @@ import re
 
 from django.core.management.base import BaseCommand, CommandError
 
+from audiences.indexes import attribute_indexes_follow
 from audiences.models import Audience
 from audiences.rules import RuleError, validate_rules
 from audiences.selectors import audience_contacts
@@ -54,5 +55,8 @@ class Command(BaseCommand):
         except RuleError as exc:
             raise CommandError("; ".join(exc.messages)) from exc
         audience, _ = Audience.objects.update_or_create(name=options["name"], defaults={"rules": rules})
+        indexes = attribute_indexes_follow()  # the attribute indexes follow the saved rules (PostgreSQL)
+        for name in indexes.created if indexes else []:
+            self.stderr.write(f"created index {name}")
         count = audience_contacts(audience=audience).count()
         self.stdout.write(f'audience {audience.pk} "{audience.name}" count={count}')
