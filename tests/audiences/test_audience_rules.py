@@ -141,6 +141,12 @@ def test_audience_is_one_query_and_preview_count_equals_the_real_count(base, dja
         preview = audience_preview(audience=audience, sample=2)
     assert preview["count"] == len(rows) == 4
     assert [c.name for c in preview["sample"]] == ["ann", "bob"]
+    # Everyone minus some tags: subscribed minus excluded, still one count and one sample.
+    everyone = AudienceFactory(rules={"everyone": True, "exclude_tags": ["blocked", "new"]})
+    with django_assert_max_num_queries(2):
+        preview = audience_preview(audience=everyone, sample=5)
+    assert preview["count"] == audience_contacts(audience=everyone).count() == 2
+    assert [c.name for c in preview["sample"]] == ["ann", "eve"]
 
 
 def test_rules_are_stored_validated_and_clean_names_the_wrong_rule(base):
