@@ -22,7 +22,7 @@ import threading
 import time
 from pathlib import Path
 
-from _setup import django_on_postgres, free_port
+from _setup import bench_template_and_audience, django_on_postgres, free_port, generate_contacts
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,25 +69,15 @@ def main() -> None:
 
     sandbox = start_sandbox(port)
     try:
-        from audiences.models import Audience, Contact
+        from audiences.models import Contact
         from campaigns.models import Campaign
         from campaigns.services import batch_send
         from whatsapp.backends import get_backend
-        from whatsapp.models import MessageTemplate
 
         total = args.capped + args.uncapped
-        existing = Contact.objects.count()
-        if existing < total:
-            Contact.objects.bulk_create(
-                [Contact(phone=f"+1415{2000000 + existing + i:07d}", name="Bench") for i in range(total - existing)],
-                batch_size=5000,
-            )
-        template, _ = MessageTemplate.objects.update_or_create(
-            name="bench_template",
-            language="en_US",
-            defaults={"status": "APPROVED", "components": [{"type": "BODY", "text": "Hi {{1}}."}]},
-        )
-        audience, _ = Audience.objects.update_or_create(name="bench everyone", defaults={"rules": {"everyone": True}})
+        with connection.cursor() as cursor:
+            generate_contacts(cursor, total)
+        template, audience = bench_template_and_audience()
         now = dt.datetime.now(dt.UTC)
         contact_ids = list(Contact.objects.order_by("id").values_list("id", flat=True)[:total])
 
@@ -96,7 +86,8 @@ def main() -> None:
                 # The campaigns and all that hangs off them: recipients, per-day rows, quota reservations.
                 cursor.execute("TRUNCATE campaigns_campaign CASCADE")
             campaign = Campaign.objects.create(
-                name=f"bench {mps}", template=template, audience=audience, parameters=["{{contact.first_name}}"],
+                name=f"bench {mps}", template=template, audience=audience,
+                parameters=["{{contact.first_name}}", "{{contact.attributes.city}}"],
                 start_at=now, status=Campaign.Status.RUNNING, total=count, pending=count,
             )  # fmt: skip
             ids = contact_ids[offset : offset + count]
