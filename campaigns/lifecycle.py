@@ -149,30 +149,27 @@ def recipient_advance(
     Returns True when the status changed (and the counters moved). Duplicates
     and stale events change nothing but may fill an earlier timestamp.
     """
-    with transaction.atomic():
-        row = Recipient.objects.select_for_update().filter(pk=recipient_id).values(*_ADVANCE_COLUMNS).first()
-        if row is None:
-            return False
-        changes, moves = _advance_changes(
-            row, status=status, at=at, message_id=message_id, error=error, only_from=only_from
-        )
-        if not changes:
-            return False
-        updated = Recipient.objects.filter(pk=recipient_id, status=row["status"]).update(**changes)
-        if updated and moves:
-            campaign_bump(campaign_id=row["campaign_id"], deltas=counter_deltas(row["status"], status), at=at)
-            return True
-    return False
+    moved = recipients_advance(
+        message_ids={recipient_id: message_id}, status=status, at=at, error=error, only_from=only_from
+    )
+    return moved == 1
 
 
-def recipients_advance(*, message_ids: dict[int, str | None], status: str, at: dt.datetime) -> int:
+def recipients_advance(
+    *,
+    message_ids: dict[int, str | None],
+    status: str,
+    at: dt.datetime,
+    error: dict | None = None,
+    only_from: set[str] | None = None,
+) -> int:
     """recipient_advance for many recipients (id -> WhatsApp message id) in one transaction; returns how many moved.
 
     The send batch records its accepted sends this way: one transaction and
     one counter update per campaign for every outcome that arrived meanwhile,
     instead of one each, which 32 send threads would otherwise queue up for
-    on the campaign's row. Rows are locked in id order, then the campaign, as
-    recipient_advance does, so it cannot deadlock with the webhook.
+    on the campaign's row. Rows are locked in id order, then the campaign,
+    whether one or many, so it cannot deadlock with itself.
     """
     if not message_ids:
         return 0
@@ -182,7 +179,7 @@ def recipients_advance(*, message_ids: dict[int, str | None], status: str, at: d
         rows = Recipient.objects.select_for_update().filter(pk__in=list(message_ids)).order_by("pk")
         for row in rows.values("id", *_ADVANCE_COLUMNS):
             changes, moves = _advance_changes(
-                row, status=status, at=at, message_id=message_ids[row["id"]], error=None, only_from=None
+                row, status=status, at=at, message_id=message_ids[row["id"]], error=error, only_from=only_from
             )
             if not changes:
                 continue
