@@ -26,7 +26,7 @@ from audiences.imports import ImportFileError
 from audiences.indexes import attribute_indexes_follow
 from audiences.models import Audience, Contact, Tag
 from audiences.phones import InvalidPhoneNumber, normalize_phone
-from audiences.rules import describe_rules
+from audiences.rules import describe_rules, rules_q
 from audiences.selectors import audience_preview
 from audiences.services import contacts_import, contacts_set_subscription
 
@@ -50,6 +50,26 @@ class EstimatedCountPaginator(Paginator):
         return super().count
 
 
+class TagFilter(admin.SimpleListFilter):
+    """Contacts with a tag, tested as an audience rule tests it (on PostgreSQL the GIN-indexed tag_ids).
+
+    Django's own filter on `tags` joins the links and so needs DISTINCT: at
+    1,000,000 contacts its COUNT(DISTINCT every column) took 280 of the page's
+    405 ms for a 10 % tag (bench/contact_admin.py).
+    """
+
+    title = "tag"
+    parameter_name = "tag"
+
+    def lookups(self, request, model_admin):
+        return [(name, name) for name in Tag.objects.values_list("name", flat=True)]
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
+        return queryset.filter(rules_q({"include_tags": [self.value()]}))
+
+
 @admin.register(Tag)
 class TagAdmin(admin.ModelAdmin):
     search_fields = ["name"]
@@ -59,7 +79,7 @@ class TagAdmin(admin.ModelAdmin):
 @admin.register(Contact)
 class ContactAdmin(admin.ModelAdmin):
     list_display = ["phone", "name", "language", "subscription", "subscription_reason", "created_at"]
-    list_filter = ["subscription", "tags", "subscription_reason"]
+    list_filter = ["subscription", TagFilter, "subscription_reason"]
     search_fields = ["phone", "name"]
     search_help_text = "A phone number in any format (national, +international, WhatsApp's digits) or a name."
     ordering = ["-pk"]
@@ -96,7 +116,8 @@ class ContactAdmin(admin.ModelAdmin):
             pass
         digits = re.sub(r"[\s\-().]", "", term)
         if re.fullmatch(r"\+?\d{3,}", digits):
-            return queryset.filter(phone__contains=digits.lstrip("+")), False
+            # icontains: the form the trigram index on UPPER(phone) serves (migration 0003).
+            return queryset.filter(phone__icontains=digits.lstrip("+")), False
         return queryset.filter(name__icontains=term), False
 
     # --- subscription actions -------------------------------------------------

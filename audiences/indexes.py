@@ -105,7 +105,7 @@ def _present(cursor) -> dict[str, bool]:
     return dict(cursor.fetchall())
 
 
-def _trigram_ready(cursor) -> str | None:
+def trigram_ready(cursor) -> str | None:
     """Make sure pg_trgm is there (a trusted extension: the database owner may create it); None or why not."""
     try:
         cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
@@ -139,7 +139,7 @@ def attribute_indexes_sync() -> IndexSync:
                     cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
                     if name not in wanted:
                         result.dropped.append(name)
-            trigram_problem = _trigram_ready(cursor) if any(k == "txt" for k, _ in wanted.values()) else None
+            trigram_problem = trigram_ready(cursor) if any(k == "txt" for k, _ in wanted.values()) else None
             for name, (kind, key) in sorted(wanted.items()):
                 if present.get(name):
                     result.kept.append(name)

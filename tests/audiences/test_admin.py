@@ -15,7 +15,7 @@ def test_contact_and_tag_admin_pages_render(admin_client):
     contact = ContactFactory(tags=["vip"], attributes={"tier": "gold"})
     for url in (
         reverse("admin:audiences_contact_changelist"),
-        reverse("admin:audiences_contact_changelist") + "?subscription__exact=subscribed&tags__id__exact=1",
+        reverse("admin:audiences_contact_changelist") + "?subscription__exact=subscribed&tag=vip",
         reverse("admin:audiences_contact_change", args=[contact.pk]),
         reverse("admin:audiences_contact_add"),
         reverse("admin:audiences_contact_import"),
@@ -39,6 +39,29 @@ def test_search_by_name(admin_client):
     ContactFactory(name="Bob Stone")
     response = admin_client.get(reverse("admin:audiences_contact_changelist"), {"q": "lee"})
     assert [c.name for c in response.context["cl"].result_list] == ["Ann Lee"]
+
+
+def test_search_by_a_fragment_of_a_number(admin_client):
+    ContactFactory(phone="+14155550123", name="Ann")
+    ContactFactory(phone="+14155550987", name="Bob")
+    response = admin_client.get(reverse("admin:audiences_contact_changelist"), {"q": "5550123"})
+    assert [c.name for c in response.context["cl"].result_list] == ["Ann"]
+
+
+def test_tag_filter_lists_the_tagged_contacts_without_a_join(admin_client):
+    ContactFactory(name="Ann", tags=["vip", "loyal"])
+    ContactFactory(name="Bob", tags=["loyal"])
+    ContactFactory(name="Cat", tags=["vip"], unsubscribed=True)
+    url = reverse("admin:audiences_contact_changelist")
+    response = admin_client.get(url, {"tag": "vip"})
+    cl = response.context["cl"]
+    assert sorted(c.name for c in cl.result_list) == ["Ann", "Cat"]  # a list filter, not an audience
+    # Django's filter on the relation joins the links and needs DISTINCT over
+    # every column for its count: 400 ms at 1M contacts (bench/contact_admin.py).
+    assert "DISTINCT" not in str(cl.queryset.query) and "contact_tags" not in str(cl.queryset.query).split("WHERE")[0]
+    choices = [c["display"] for c in next(f for f in cl.filter_specs if f.title == "tag").choices(cl)]
+    assert choices == ["All", "loyal", "vip"]
+    assert sorted(c.name for c in admin_client.get(url, {"tag": "nobody"}).context["cl"].result_list) == []
 
 
 def test_adding_a_contact_in_the_admin_stores_e164(admin_client):
