@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import close_old_connections, connection, connections, transaction
-from django.db.models import Exists, Min, OuterRef, Q
+from django.db.models import Exists, F, Min, OuterRef, Q
 from django.utils import timezone
 
 from audiences.models import Contact
@@ -128,7 +128,9 @@ def recipients_expire_leases(*, now: dt.datetime) -> int:
     moved = 0
     for campaign_id in stale.values_list("campaign_id", flat=True).distinct().order_by():
         ids = list(stale.filter(campaign_id=campaign_id).values_list("id", flat=True))
-        moved += lifecycle.recipients_move(campaign_id=campaign_id, ids=ids, old=R.QUEUED, new=R.UNKNOWN)
+        moved += lifecycle.recipients_move(
+            campaign_id=campaign_id, ids=ids, old=R.QUEUED, new=R.UNKNOWN, attempts=F("attempts") + 1
+        )
     if moved:
         logger.warning("%d claim(s) older than the lease turned unknown (a batch died mid-send)", moved)
     return moved

@@ -125,6 +125,10 @@ def _advance_changes(row: dict, *, status: str, at: dt.datetime, message_id, err
     changes: dict = {}
     if moves:
         changes["status"] = status
+        if old == S.QUEUED:
+            # The outcome of one send (accepted, failed by webhook first, or
+            # unanswered): the batch's refusals count theirs as they move.
+            changes["attempts"] = F("attempts") + 1
     for column in TIMESTAMPS.get(status, ()):
         if row[column] is None or at < row[column]:
             changes[column] = at

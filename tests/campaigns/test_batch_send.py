@@ -8,11 +8,12 @@ from django.core.management import call_command
 
 from audiences.models import Contact
 from audiences.services import contact_unsubscribe
+from campaigns import lifecycle
 from campaigns.batch import batch_send
 from campaigns.models import Campaign, QuotaReservation, Recipient
 from campaigns.services import campaign_resend_unknown
 from tests.campaigns.helpers import START, assert_counters_match_recount, running_campaign, statuses
-from tests.factories.campaigns import RecipientFactory
+from tests.factories.campaigns import CampaignFactory, RecipientFactory
 from whatsapp.backends.locmem import LocmemBackend
 from whatsapp.errors import WhatsAppError
 
@@ -235,6 +236,63 @@ def test_claims_of_a_batch_that_died_become_unknown_after_the_lease_never_pendin
     batch_send(now=START + dt.timedelta(minutes=11))
     assert Recipient.objects.get(pk=stale.pk).status == R.UNKNOWN
     assert_counters_match_recount(campaign)
+
+
+def test_every_send_attempt_counts_once_whatever_its_outcome(settings, outbox):
+    """`attempts` is what the failures export and the recipient list show: how many sends were tried."""
+    from whatsapp.errors import ErrorKind
+
+    settings.SEND_CLAIM_LEASE_MINUTES = 10
+    campaign = running_campaign(4)
+    ok, retried, unanswered, failed_later = Recipient.objects.filter(campaign=campaign).order_by("position")
+    died = RecipientFactory(campaign=campaign, status=R.QUEUED, claimed_at=START, position=99)
+    Campaign.objects.filter(pk=campaign.pk).update(total=5, queued=1)
+    LocmemBackend.script_errors(
+        {retried.phone: error(130429, 429), unanswered.phone: error(None, None, kind=ErrorKind.UNKNOWN_OUTCOME)}
+    )
+    batch_send(now=START)
+    LocmemBackend.reset()
+    batch_send(now=START + dt.timedelta(minutes=11))  # the retry is due; the dead batch's lease is over
+    lifecycle.recipient_advance(
+        recipient_id=failed_later.pk, status=R.FAILED, at=START + HOUR, error={"error_code": 131026}
+    )  # the webhook's "failed" after the send was accepted
+
+    rows = Recipient.objects.filter(campaign=campaign)
+    assert {r.pk: (r.status, r.attempts) for r in rows} == {
+        ok.pk: (R.SENT, 1),
+        retried.pk: (R.SENT, 2),
+        unanswered.pk: (R.UNKNOWN, 1),
+        failed_later.pk: (R.FAILED, 1),
+        died.pk: (R.UNKNOWN, 1),
+    }
+    assert_counters_match_recount(campaign)
+
+
+def test_the_migration_counts_the_sends_made_before_attempts_counted_them():
+    from importlib import import_module
+
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    backfill = import_module("campaigns.migrations.0008_recipient_attempts_backfill").backfill
+    campaign = CampaignFactory()
+    before = {  # (status, attempts, message id) as the old code left them -> attempts now
+        (R.SENT, 0, "wamid.1"): 1,
+        (R.READ, 0, "wamid.2"): 1,
+        (R.SENT, 2, "wamid.3"): 3,  # two refusals, then accepted
+        (R.UNKNOWN, 0, None): 1,
+        (R.FAILED, 0, "wamid.4"): 1,  # failed by the webhook after it was accepted
+        (R.FAILED, 3, None): 3,  # refused three times: each counted already
+        (R.PENDING, 1, None): 1,
+        (R.SKIPPED, 0, None): 0,
+    }
+    rows = {
+        RecipientFactory(campaign=campaign, status=status, attempts=attempts, message_id=message_id).pk: expected
+        for (status, attempts, message_id), expected in before.items()
+    }
+    state = MigrationExecutor(connection).loader.project_state(("campaigns", "0008_recipient_attempts_backfill"))
+    backfill(state.apps, None)
+    assert dict(Recipient.objects.values_list("pk", "attempts")) == rows
 
 
 def test_send_batch_command_prints_one_json_object_as_of_an_instant(capsys, outbox):

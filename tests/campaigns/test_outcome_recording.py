@@ -45,6 +45,10 @@ def test_many_accepted_sends_follow_the_precedence_rule_like_one_at_a_time():
     assert (rows[delivered.pk].status, rows[delivered.pk].message_id) == (R.DELIVERED, "wamid.d")
     assert rows[delivered.pk].sent_at == START  # the earliest timestamp wins
     assert (rows[sent.pk].message_id, rows[sent.pk].sent_at) == ("wamid.first", START)  # never overwritten
+    # One attempt each, counted when the row left queued, whichever outcome came first.
+    assert {pk: row.attempts for pk, row in rows.items()} == {
+        queued.pk: 1, unknown.pk: 1, delivered.pk: 1, sent.pk: 1, pending.pk: 0,
+    }  # fmt: skip
     assert_counters_match_recount(campaign)
     day = CampaignDay.objects.get(campaign=campaign, day=local_day(LATER))
     assert day.sent == 2 + 3  # the delivered one and the first send, then the three that moved now
