@@ -15,6 +15,7 @@ Order of work, each step a promise of DESIGN.md:
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import logging
 import queue
@@ -22,12 +23,13 @@ import threading
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import close_old_connections, connection, connections, transaction
-from django.db.models import Exists, F, Min, OuterRef, Q
+from django.db import DataError, IntegrityError, close_old_connections, connection, connections, transaction
+from django.db.models import Exists, Min, OuterRef, Q
 from django.utils import timezone
 
 from audiences.models import Contact
-from campaigns import lifecycle
+from campaigns import lifecycle, states
+from campaigns.leases import Lease, recipients_dispatch, recipients_expire_leases, recipients_undispatch
 from campaigns.models import Campaign, Recipient
 from campaigns.planning import Demand, continuation_at, parse_clock, retry_delay, split_quota
 from campaigns.quota import quota_frees_at, quota_lock, quota_release, quota_reserve, quota_usage
@@ -78,7 +80,7 @@ class BatchResult:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # one object per claimed row: compared and hashed by identity
 class Claim:
     recipient_id: int
     campaign_id: int
@@ -94,8 +96,9 @@ def batch_send(*, now: dt.datetime) -> BatchResult:
     """Send every running campaign's share of what is left of the messaging limit at `now`.
 
     Safe to run concurrently and as often as wanted: claims are committed
-    `queued` (with their quota) before any API call, so two batches never
-    send one recipient twice nor exceed the limit together.
+    `queued` (with their quota) under this batch's lease before any API call,
+    so two batches never send one recipient twice nor exceed the limit
+    together (Promises 1, 2 and 9 in docs/architecture.md).
     """
     result = BatchResult()
     recipients_expire_leases(now=now)
@@ -103,11 +106,15 @@ def batch_send(*, now: dt.datetime) -> BatchResult:
     _campaigns_expire_ended(now=now)
     result.skipped += _recipients_skip_unsubscribed()
     chunk = _round_size()
-    while True:
-        claims = _claim_round(now=now, size=chunk)
-        if not claims:
-            break
-        _send_round(claims, now=now, result=result)
+    lease = Lease(now=now)
+    try:
+        while lease.held():
+            claims = _claim_round(now=now, size=chunk, lease=lease)
+            if not claims:
+                break
+            _send_round(claims, now=now, result=result, lease=lease)
+    finally:
+        lease.end()
     _campaigns_complete(now=now)
     usage = quota_usage(now=now)
     result.limit, result.used_24h, result.left = usage.limit, usage.used_24h, usage.left
@@ -118,26 +125,8 @@ def batch_send(*, now: dt.datetime) -> BatchResult:
 # --- 1. housekeeping -------------------------------------------------------
 
 
-def recipients_expire_leases(*, now: dt.datetime) -> int:
-    """queued rows claimed more than SEND_CLAIM_LEASE_MINUTES ago by a batch that died -> unknown.
-
-    Never back to pending: the request may have gone out. Their quota stays spent.
-    """
-    cutoff = now - dt.timedelta(minutes=settings.SEND_CLAIM_LEASE_MINUTES)
-    stale = Recipient.objects.filter(status=R.QUEUED, claimed_at__lt=cutoff)
-    moved = 0
-    for campaign_id in stale.values_list("campaign_id", flat=True).distinct().order_by():
-        ids = list(stale.filter(campaign_id=campaign_id).values_list("id", flat=True))
-        moved += lifecycle.recipients_move(
-            campaign_id=campaign_id, ids=ids, old=R.QUEUED, new=R.UNKNOWN, attempts=F("attempts") + 1
-        )
-    if moved:
-        logger.warning("%d claim(s) older than the lease turned unknown (a batch died mid-send)", moved)
-    return moved
-
-
 def _campaigns_start_due(*, now: dt.datetime) -> None:
-    Campaign.objects.filter(status=C.SCHEDULED, start_at__lte=now).update(status=C.RUNNING, updated_at=now)
+    states.campaigns_move(Campaign.objects.filter(start_at__lte=now), to=C.RUNNING, from_={C.SCHEDULED}, now=now)
 
 
 def _campaigns_expire_ended(*, now: dt.datetime) -> None:
@@ -179,8 +168,8 @@ def _due(campaign_id: int, now: dt.datetime):
     )
 
 
-def _claim_round(*, now: dt.datetime, size: int) -> list[Claim]:
-    """Reserve quota and claim recipients for one round, committed `queued` before any send."""
+def _claim_round(*, now: dt.datetime, size: int, lease: Lease) -> list[Claim]:
+    """Reserve quota and claim recipients for one round under `lease`, committed `queued` before any send."""
     with transaction.atomic():
         quota_lock()
         usage = quota_usage(now=now)
@@ -209,7 +198,14 @@ def _claim_round(*, now: dt.datetime, size: int) -> list[Claim]:
                 .values_list("id", flat=True)[:n]
             )
             moved = lifecycle.recipients_move(
-                campaign_id=campaign_id, ids=ids, old=R.PENDING, new=R.QUEUED, claimed_at=now, queued_at=now
+                campaign_id=campaign_id,
+                ids=ids,
+                old=R.PENDING,
+                new=R.QUEUED,
+                claimed_at=now,
+                queued_at=now,
+                lease_id=lease.pk,
+                dispatched_at=None,
             )
             if moved != len(ids):  # cannot happen under the lock; never reserve for rows we did not claim
                 ids = list(
@@ -242,85 +238,196 @@ def _claim_round(*, now: dt.datetime, size: int) -> list[Claim]:
 # --- 3. sending --------------------------------------------------------------
 
 
-def _send_round(claims: list[Claim], *, now: dt.datetime, result: BatchResult) -> None:
-    """Send the claims from WHATSAPP_SEND_THREADS threads; this thread records the accepted ones as they come.
+def _send_round(claims: list[Claim], *, now: dt.datetime, result: BatchResult, lease: Lease) -> None:
+    """Send the claims from WHATSAPP_SEND_THREADS threads; this thread dispatches, records and renews the lease.
 
-    Each accepted send is recorded `sent` with its message id within moments,
-    many per transaction (lifecycle.recipients_advance): per-message
-    transactions all update the campaign's counter row, and 32 threads
-    queued behind its lock halved the throughput. A claim sent but not yet
-    recorded when the process dies stays `queued` and turns `unknown` after
-    the lease, as with a crash right after any send: never resent.
+    Claims are handed to the senders a sub-chunk (one per thread) at a time,
+    each marked `dispatched_at` by one UPDATE just before (campaigns/leases.py):
+    so at any moment only about two thread pools' worth of rows are
+    dispatched and unanswered, and only those may become `unknown` if the
+    process dies. Each accepted send is recorded `sent` with its message id
+    within moments, many per transaction (lifecycle.recipients_advance): 32
+    threads each updating the campaign's counter row would queue behind its
+    lock. While it waits for outcomes this thread renews the batch's lease.
     """
     from whatsapp.backends import get_backend
 
     backend = get_backend()
     throttle = TokenBucket(settings.WHATSAPP_MAX_MPS)
     stopped: dict[int, str] = {}
-    work: queue.SimpleQueue[Claim] = queue.SimpleQueue()
-    for claim in claims:
-        work.put(claim)
-    accepted: queue.SimpleQueue[tuple[int, str]] = queue.SimpleQueue()  # (recipient id, message id)
-    halt = threading.Event()
-
-    def drain() -> None:
-        while not halt.is_set():
-            try:
-                claim = work.get_nowait()
-            except queue.Empty:
-                return
-            _send_one(
-                claim, backend=backend, throttle=throttle, now=now, result=result, stopped=stopped, accepted=accepted
-            )
-
+    waiting = collections.deque(claims)  # claimed, not yet dispatched
+    work: queue.SimpleQueue[Claim] = queue.SimpleQueue()  # dispatched, not yet taken by a sender
+    accepted: queue.SimpleQueue[tuple[Claim, str]] = queue.SimpleQueue()
+    halt, all_dispatched = threading.Event(), threading.Event()
     threads = settings.WHATSAPP_SEND_THREADS
-    if threads <= 1 or len(claims) == 1 or connection.in_atomic_block:
-        # Inside a caller's transaction other connections could not see the claims: send inline.
-        drain()
-        _record_accepted(accepted, now=now)
-        return
+    inline = threads <= 1 or len(claims) == 1 or connection.in_atomic_block
+    window = 1 if inline else threads
 
-    def worker() -> None:
-        try:
-            drain()
-        finally:
-            connections.close_all()  # each thread's own connection, closed at its end
+    def dispatch() -> None:
+        """Hand the next sub-chunk to the senders, only the rows this batch still holds."""
+        chunk = [waiting.popleft() for _ in range(min(window, len(waiting)))]
+        held = recipients_dispatch(lease=lease, ids=[claim.recipient_id for claim in chunk])
+        for claim in chunk:
+            if claim.recipient_id in held:
+                work.put(claim)
+        if not waiting:
+            all_dispatched.set()
 
-    pool = [threading.Thread(target=worker, name=f"send-{i}") for i in range(min(threads, len(claims)))]
-    for thread in pool:
-        thread.start()
+    def send(claim: Claim) -> None:
+        _send_one(claim, backend=backend, throttle=throttle, now=now, result=result, stopped=stopped, accepted=accepted)
+
     try:
-        while True:
-            finished = not any(thread.is_alive() for thread in pool)
-            if not _record_accepted(accepted, now=now, wait=0.05) and finished:
-                break
-    except BaseException:
-        halt.set()  # the rest of the round stays queued: unknown after the lease, never resent
-        raise
-    finally:
+        if inline:
+            # One thread, or inside a caller's transaction that other connections cannot see: no pool.
+            while waiting and lease.held():
+                dispatch()
+                while not work.empty():
+                    send(work.get())
+                _record_accepted(accepted, now=now, result=result)
+                lease.renew_if_due()
+            return
+
+        def sender() -> None:
+            try:
+                while not halt.is_set():
+                    try:
+                        claim = work.get(timeout=0.05)
+                    except queue.Empty:
+                        if all_dispatched.is_set():
+                            return
+                        continue
+                    if not lease.held():
+                        work.put(claim)  # given back below as never sent
+                        return
+                    send(claim)
+            finally:
+                connections.close_all()  # each thread's own connection, closed at its end
+
+        pool = [threading.Thread(target=sender, name=f"send-{i}") for i in range(min(threads, len(claims)))]
         for thread in pool:
-            thread.join()
-        close_old_connections()
+            thread.start()
+        try:
+            while True:
+                lease.renew_if_due()
+                if not lease.held():
+                    break
+                if waiting and work.qsize() < window:
+                    dispatch()
+                finished = not any(thread.is_alive() for thread in pool)
+                if not _record_accepted(accepted, now=now, result=result, wait=0.05) and finished:
+                    break
+        finally:
+            halt.set()
+            for thread in pool:
+                thread.join()
+            close_old_connections()
+        _record_accepted(accepted, now=now, result=result)
+    finally:
+        _give_back(work, lease=lease)
+
+
+def _give_back(work: queue.SimpleQueue, *, lease: Lease) -> None:
+    """Rows dispatched that no sender took (the round stopped): never sent, so not in flight."""
+    unsent = []
+    while not work.empty():
+        unsent.append(work.get().recipient_id)
+    try:
+        recipients_undispatch(lease=lease, ids=unsent)
+    except Exception:  # the sweep will count them as in flight: unknown, never a double send
+        logger.exception("could not mark %d unsent claim(s) as never dispatched", len(unsent))
 
 
 RECORD_AT_MOST = 500  # accepted sends recorded per transaction
+MESSAGE_ID_MAX = Recipient._meta.get_field("message_id").max_length
 
 
-def _record_accepted(accepted: queue.SimpleQueue, *, now: dt.datetime, wait: float = 0) -> int:
-    """Record what the send threads accepted so far (waiting up to `wait` s for the first); returns how many."""
+def _record_accepted(accepted: queue.SimpleQueue, *, now: dt.datetime, result: BatchResult, wait: float = 0) -> int:
+    """Record what the senders accepted so far (waiting up to `wait` s for the first); returns how many.
+
+    Any answer is recorded per row, never a batch abort: a message id that
+    is empty, too long for the column or already another row's makes that
+    row `unknown` (it may have gone out) with the answer kept in its error
+    details; an operator decides.
+    """
     try:
         first = accepted.get(timeout=wait) if wait else accepted.get_nowait()
     except queue.Empty:
         return 0
-    message_ids = dict([first])
-    while len(message_ids) < RECORD_AT_MOST:
+    answers = [first]
+    while len(answers) < RECORD_AT_MOST:
         try:
-            recipient_id, message_id = accepted.get_nowait()
+            answers.append(accepted.get_nowait())
         except queue.Empty:
             break
-        message_ids[recipient_id] = message_id
-    lifecycle.recipients_advance(message_ids=message_ids, status=R.SENT, at=now)
-    return len(message_ids)
+    good, odd = _sort_answers(answers)
+    try:
+        lifecycle.recipients_advance(message_ids={c.recipient_id: m for c, m in good}, status=R.SENT, at=now)
+    except (IntegrityError, DataError):
+        # Taken meanwhile (a webhook recorded it through the tracker): one row at a time finds which.
+        logger.warning("recording %d accepted sends together failed; recording them one by one", len(good))
+        good, odd = _record_one_by_one(good, odd, now=now)
+    for claim, _ in good:
+        result.add("sent", claim.campaign_id)
+    for claim, message_id in odd.items():
+        _record_odd_answer(claim, message_id, now=now)
+        result.add("unknown", claim.campaign_id)
+    return len(answers)
+
+
+def _sort_answers(answers: list[tuple[Claim, str]]) -> tuple[list[tuple[Claim, str]], dict[Claim, str]]:
+    """Accepted answers whose message id can be recorded, and the odd ones (claim -> the id answered)."""
+    odd: dict[Claim, str] = {}
+    seen: dict[str, int] = {}
+    for claim, message_id in answers:
+        if not isinstance(message_id, str) or not message_id or len(message_id) > MESSAGE_ID_MAX:
+            odd[claim] = message_id
+        elif seen.setdefault(message_id, claim.recipient_id) != claim.recipient_id:
+            odd[claim] = message_id  # the same id answered twice in this batch: the first keeps it
+    fine = [(claim, m) for claim, m in answers if claim not in odd]
+    taken = dict(
+        Recipient.objects.filter(message_id__in=[m for _, m in fine])
+        .exclude(pk__in=[claim.recipient_id for claim, _ in fine])
+        .values_list("message_id", "pk")
+    )
+    for claim, message_id in fine:
+        if message_id in taken:
+            odd[claim] = message_id
+    return [(claim, m) for claim, m in fine if claim not in odd], odd
+
+
+def _record_one_by_one(good, odd, *, now: dt.datetime):
+    recorded = []
+    for claim, message_id in good:
+        try:
+            with transaction.atomic():
+                lifecycle.recipient_advance(
+                    recipient_id=claim.recipient_id, status=R.SENT, at=now, message_id=message_id
+                )
+            recorded.append((claim, message_id))
+        except (IntegrityError, DataError):
+            odd[claim] = message_id
+    return recorded, odd
+
+
+def _record_odd_answer(claim: Claim, message_id, *, now: dt.datetime) -> None:
+    answer = repr(message_id)
+    if len(answer) > 1000:
+        answer = f"{answer[:1000]}... ({len(answer)} characters)"
+    logger.error(
+        "send to recipient %s accepted with an unusable message id %s; marked unknown", claim.recipient_id, answer
+    )
+    lifecycle.recipient_advance(
+        recipient_id=claim.recipient_id,
+        status=R.UNKNOWN,
+        at=now,
+        only_from={R.QUEUED},
+        error={
+            "error_title": "Accepted with an unusable message id",
+            "error_details": f"WhatsApp accepted the send but answered message id {answer}: empty, too long, "
+            "or already another message's. It may have reached the user.",
+            "error_reason": "Accepted with an unusable message id: check before resending.",
+        },
+    )
 
 
 def _send_one(
@@ -355,8 +462,7 @@ def _send_one(
         lifecycle.recipient_advance(recipient_id=claim.recipient_id, status=R.UNKNOWN, at=now, only_from={R.QUEUED})
         result.add("unknown", claim.campaign_id)
     else:
-        accepted.put((claim.recipient_id, sent.message_id))  # recorded by _send_round's thread
-        result.add("sent", claim.campaign_id)
+        accepted.put((claim, sent.message_id))  # recorded by _send_round's thread
 
 
 def _error_fields(exc) -> dict:
@@ -392,8 +498,13 @@ def _record_error(claim: Claim, exc, *, now: dt.datetime, stopped: dict) -> str:
             return "retry_later"
         if kind == ErrorKind.STOP_CAMPAIGN:
             stopped[claim.campaign_id] = exc.reason
-            Campaign.objects.filter(pk=claim.campaign_id, status__in=[C.RUNNING, C.SCHEDULED]).update(
-                status=C.PAUSED, pause_reason=exc.reason, pause_error_code=exc.code, updated_at=now
+            states.campaign_move(
+                campaign_id=claim.campaign_id,
+                to=C.PAUSED,
+                now=now,
+                from_={C.RUNNING, C.SCHEDULED},
+                pause_reason=exc.reason,
+                pause_error_code=exc.code,
             )
             _move(claim, R.PENDING, **_error_fields(exc))
             return "retry_later"
@@ -404,6 +515,8 @@ def _record_error(claim: Claim, exc, *, now: dt.datetime, stopped: dict) -> str:
 
 
 def _move(claim: Claim, new: str, *, at: dt.datetime | None = None, **changes) -> int:
+    if new == R.PENDING:
+        changes.update(lease=None, dispatched_at=None)  # sent again only after a new claim
     return lifecycle.recipients_move(
         campaign_id=claim.campaign_id, ids=[claim.recipient_id], old=R.QUEUED, new=new, at=at, **changes
     )
@@ -422,9 +535,9 @@ def _release(claim: Claim, *, now: dt.datetime) -> None:
 def _campaigns_complete(*, now: dt.datetime) -> None:
     """Running campaigns with nothing pending or queued (retries are pending) are completed."""
     open_rows = Recipient.objects.filter(campaign=OuterRef("pk"), status__in=[R.PENDING, R.QUEUED])
-    Campaign.objects.filter(status=C.RUNNING).exclude(Exists(open_rows)).update(status=C.COMPLETED, updated_at=now)
-    ended = Q(end_at__lte=now) & Q(status=C.SCHEDULED)
-    Campaign.objects.filter(ended).exclude(Exists(open_rows)).update(status=C.COMPLETED, updated_at=now)
+    done = Campaign.objects.exclude(Exists(open_rows))
+    states.campaigns_move(done, to=C.COMPLETED, from_={C.RUNNING}, now=now)
+    states.campaigns_move(done.filter(end_at__lte=now), to=C.COMPLETED, from_={C.SCHEDULED}, now=now)
 
 
 def _continuation(*, now: dt.datetime, usage) -> dt.datetime | None:

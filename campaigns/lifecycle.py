@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import transaction
-from django.db.models import Count, F
+from django.db.models import Count, F, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -36,6 +36,28 @@ RANK = {
     S.DELIVERED: 5,
     S.READ: 6,
 }
+
+# The moves recipients_move may make (set-based, decided by a service): claims, their outcomes when the
+# API refused or never answered, and the operator's and housekeeping's moves. Forward moves caused by an
+# answer or a webhook (queued/unknown -> sent -> delivered -> read, -> failed) go through
+# recipients_advance and the precedence above instead.
+MOVES: dict[str, frozenset[str]] = {
+    S.PENDING: frozenset({S.QUEUED, S.SKIPPED, S.CANCELLED}),  # claim; unsubscribed; ended, cancelled, erased
+    # refused: retry later or paused campaign / refused for good / no answer; never handed to the network
+    S.QUEUED: frozenset({S.PENDING, S.FAILED, S.UNKNOWN}),
+    S.FAILED: frozenset({S.PENDING}),  # "retry failed", when a resend can fix it
+    S.UNKNOWN: frozenset({S.PENDING}),  # "resend unknown", the operator's explicit choice
+    S.SKIPPED: frozenset(),
+    S.CANCELLED: frozenset(),
+    S.SENT: frozenset(),
+    S.DELIVERED: frozenset(),
+    S.READ: frozenset(),
+}
+
+
+class IllegalMove(ValueError):
+    """A service asked for a recipient move MOVES does not allow: a programming error."""
+
 
 # Which recipient statuses each campaign counter counts.
 COUNTED = {
@@ -99,16 +121,29 @@ def campaign_day_add(*, campaign_id: int, day: dt.date, counts: dict[str, int]) 
 
 
 def recipients_move(
-    *, campaign_id: int, ids: list[int] | None, old: str, new: str, at: dt.datetime | None = None, **changes
+    *,
+    campaign_id: int,
+    ids: list[int] | None,
+    old: str,
+    new: str,
+    at: dt.datetime | None = None,
+    where: Q | None = None,
+    **changes,
 ) -> int:
     """Set-based move of a campaign's recipients from `old` to `new` (only rows still in `old`); returns how many.
 
-    Pass `at` when the move is an event the dashboard counts per day (a send that failed).
+    The move must be one of MOVES. `where` narrows the rows further in the same
+    conditional UPDATE. Pass `at` when the move is an event the dashboard
+    counts per day (a send that failed).
     """
+    if new not in MOVES[old]:
+        raise IllegalMove(f"a recipient cannot move from {old} to {new} this way")
     with transaction.atomic():
         rows = Recipient.objects.filter(campaign_id=campaign_id, status=old)
         if ids is not None:
             rows = rows.filter(id__in=ids)
+        if where is not None:
+            rows = rows.filter(where)
         moved = rows.update(status=new, **changes)
         campaign_bump(campaign_id=campaign_id, deltas=counter_deltas(old, new, moved), at=at if moved else None)
     return moved

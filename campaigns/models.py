@@ -92,10 +92,26 @@ class Recipient(models.Model):
     position = models.PositiveIntegerField(default=0)
     estimated_send_date = models.DateField(null=True, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
-    message_id = models.CharField(max_length=128, null=True, blank=True, unique=True)
+    # WhatsApp's ids are about 60 characters; an answer longer than this is recorded as `unknown` with the
+    # answer kept (campaigns/batch.py, _record_accepted), never a batch abort.
+    message_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    # The send batch holding this `queued` row (campaigns/leases.py). No foreign key: a lease row is
+    # deleted when its batch ends, and a row whose lease is gone or stale is swept.
+    lease = models.ForeignKey(
+        "SendLease",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,  # found through the (status, claimed_at) index: queued rows are few
+        related_name="+",
+    )
+    # When the batch handed the row to the network. A swept claim with it set may have reached the user
+    # (unknown); without it the request never left (pending again, quota given back).
+    dispatched_at = models.DateTimeField(null=True, blank=True)
     queued_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
@@ -155,6 +171,27 @@ class CampaignDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign_id} {self.day}"
+
+
+class SendLease(models.Model):
+    """A live send batch's hold on the rows it claimed (Promise 9, docs/architecture.md).
+
+    The batch renews `renewed_at` while it runs (its heartbeat); the sweep
+    takes back only claims whose lease stopped being renewed for
+    SEND_CLAIM_LEASE_MINUTES, so a slow batch keeps its claims however long
+    it runs. Times follow the batch's own clock: its `now` plus the time it
+    has been running (so `send_batch --as-of` stays consistent).
+    """
+
+    holder = models.CharField(max_length=200, help_text="host:pid of the batch process, for the operator")
+    started_at = models.DateTimeField()
+    renewed_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        default_permissions = ()  # internal to the batch: nobody edits a lease
+
+    def __str__(self) -> str:
+        return f"{self.holder} (renewed {self.renewed_at:%Y-%m-%d %H:%M:%S})"
 
 
 class QuotaLock(models.Model):

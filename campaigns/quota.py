@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Exists, OuterRef
 from django.utils import timezone
 
 from campaigns.models import QuotaLock, QuotaReservation
@@ -95,6 +95,21 @@ def quota_release(*, recipient_id: int, reserved_at: dt.datetime, sender: str = 
     deleted, _ = QuotaReservation.objects.filter(
         sender=sender, recipient_id=recipient_id, reserved_at=reserved_at
     ).delete()
+    return deleted
+
+
+def quota_release_claims(*, recipient_ids: list[int], sender: str = SENDER) -> int:
+    """Give back the quota of claims that never reached the network (the reservation made with each claim).
+
+    A recipient's reservation for its current claim is the one reserved at its
+    `claimed_at`; those of earlier, accepted sends stay counted.
+    """
+    from campaigns.models import Recipient
+
+    claim = Recipient.objects.filter(pk=OuterRef("recipient_id"), claimed_at=OuterRef("reserved_at"))
+    deleted, _ = (
+        QuotaReservation.objects.filter(sender=sender, recipient_id__in=recipient_ids).filter(Exists(claim)).delete()
+    )
     return deleted
 
 

@@ -19,7 +19,7 @@ from django.db.models import Count, Max
 
 from audiences.models import Contact
 from audiences.selectors import audience_contacts
-from campaigns import lifecycle
+from campaigns import lifecycle, states
 from campaigns.batch import BatchResult, batch_send
 from campaigns.models import Campaign, CampaignDay, Recipient
 from campaigns.planning import daily_share, estimated_send_day
@@ -107,7 +107,7 @@ def campaign_activate(*, campaign: Campaign, now: dt.datetime, progress: Progres
     campaign_validate(campaign=campaign)
     new_status = C.SCHEDULED if campaign.start_at > now else C.RUNNING
     with transaction.atomic():
-        if not Campaign.objects.filter(pk=campaign.pk, status=C.DRAFT).update(status=new_status, updated_at=now):
+        if not states.campaign_move(campaign_id=campaign.pk, to=new_status, now=now, from_={C.DRAFT}):
             raise CampaignStateError(f"Only a draft campaign can be activated; {campaign} is {_status(campaign)}.")
         added = _materialise(campaign=campaign, now=now, progress=progress)
     campaign.refresh_from_db()
@@ -121,8 +121,8 @@ def campaign_top_up(*, campaign: Campaign, now: dt.datetime, progress: Progress 
         if locked.status not in TOP_UP_FROM:
             raise CampaignStateError(f"Only an activated campaign can be topped up; {campaign} is {locked.status}.")
         added = _materialise(campaign=locked, now=now, progress=progress)
-        if added and locked.status == C.COMPLETED:
-            Campaign.objects.filter(pk=campaign.pk, status=C.COMPLETED).update(status=C.RUNNING, updated_at=now)
+        if added:
+            _reopen(campaign, now=now)
     campaign.refresh_from_db()
     return ActivationResult(campaign.status, added, campaign.estimated_completion_date)
 
@@ -284,9 +284,14 @@ def _status(campaign: Campaign) -> str:
 
 
 def _transition(campaign: Campaign, *, from_: set[str], to: str, now: dt.datetime, **changes) -> None:
-    if not Campaign.objects.filter(pk=campaign.pk, status__in=from_).update(status=to, updated_at=now, **changes):
+    if not states.campaign_move(campaign_id=campaign.pk, to=to, now=now, from_=from_, **changes):
         raise CampaignStateError(f"{campaign} is {_status(campaign)}: it cannot become {to}.")
     campaign.refresh_from_db()
+
+
+def _reopen(campaign: Campaign, *, now: dt.datetime) -> None:
+    """completed -> running: it has recipients to send again (top-up, retry failed, resend unknown)."""
+    states.campaign_move(campaign_id=campaign.pk, to=C.RUNNING, now=now, from_={C.COMPLETED})
 
 
 def campaign_pause(*, campaign: Campaign, reason: str, now: dt.datetime) -> None:
@@ -314,7 +319,7 @@ def campaign_retry_failed(*, campaign: Campaign, now: dt.datetime) -> int:
             campaign_id=campaign.pk, ids=None, old=R.FAILED, new=R.PENDING, attempts=0, next_attempt_at=None
         )
         if moved:
-            Campaign.objects.filter(pk=campaign.pk, status=C.COMPLETED).update(status=C.RUNNING, updated_at=now)
+            _reopen(campaign, now=now)
     campaign.refresh_from_db()
     return moved
 
@@ -326,7 +331,7 @@ def campaign_resend_unknown(*, campaign: Campaign, now: dt.datetime) -> int:
             campaign_id=campaign.pk, ids=None, old=R.UNKNOWN, new=R.PENDING, next_attempt_at=None
         )
         if moved:
-            Campaign.objects.filter(pk=campaign.pk, status=C.COMPLETED).update(status=C.RUNNING, updated_at=now)
+            _reopen(campaign, now=now)
     campaign.refresh_from_db()
     return moved
 

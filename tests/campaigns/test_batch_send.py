@@ -226,15 +226,26 @@ def test_an_unknown_outcome_is_never_resent_automatically_only_on_purpose(outbox
     assert_counters_match_recount(campaign)
 
 
-def test_claims_of_a_batch_that_died_become_unknown_after_the_lease_never_pending(settings):
+def test_claims_of_a_batch_that_died_in_flight_become_unknown_and_the_never_sent_pending_again(settings, outbox):
     settings.SEND_CLAIM_LEASE_MINUTES = 10
     campaign = running_campaign(2)
-    stale = RecipientFactory(campaign=campaign, status=R.QUEUED, claimed_at=START, position=99)
-    Campaign.objects.filter(pk=campaign.pk).update(total=3, queued=1)
+    in_flight = RecipientFactory(campaign=campaign, status=R.QUEUED, claimed_at=START, dispatched_at=START, position=98)
+    never_sent = RecipientFactory(campaign=campaign, status=R.QUEUED, claimed_at=START, position=99)
+    QuotaReservation.objects.create(recipient=in_flight, campaign=campaign, reserved_at=START, day=START.date())
+    QuotaReservation.objects.create(recipient=never_sent, campaign=campaign, reserved_at=START, day=START.date())
+    Campaign.objects.filter(pk=campaign.pk).update(total=4, queued=2)
     batch_send(now=START + dt.timedelta(minutes=5))
-    assert Recipient.objects.get(pk=stale.pk).status == R.QUEUED
+    assert Recipient.objects.get(pk=in_flight.pk).status == R.QUEUED  # the lease has not run out
+    assert Recipient.objects.get(pk=never_sent.pk).status == R.QUEUED
     batch_send(now=START + dt.timedelta(minutes=11))
-    assert Recipient.objects.get(pk=stale.pk).status == R.UNKNOWN
+    assert Recipient.objects.get(pk=in_flight.pk).status == R.UNKNOWN  # may have gone out: never resent
+    assert Recipient.objects.get(pk=never_sent.pk).status == R.SENT  # never left: pending again, then sent
+    assert in_flight.phone not in [message["to"] for message in outbox]
+    # The in-flight claim keeps its quota; the never-sent one gave its claim's back and reserved anew.
+    assert QuotaReservation.objects.filter(recipient=in_flight).count() == 1
+    assert list(QuotaReservation.objects.filter(recipient=never_sent).values_list("reserved_at", flat=True)) == [
+        START + dt.timedelta(minutes=11)
+    ]
     assert_counters_match_recount(campaign)
 
 
@@ -245,7 +256,7 @@ def test_every_send_attempt_counts_once_whatever_its_outcome(settings, outbox):
     settings.SEND_CLAIM_LEASE_MINUTES = 10
     campaign = running_campaign(4)
     ok, retried, unanswered, failed_later = Recipient.objects.filter(campaign=campaign).order_by("position")
-    died = RecipientFactory(campaign=campaign, status=R.QUEUED, claimed_at=START, position=99)
+    died = RecipientFactory(campaign=campaign, status=R.QUEUED, claimed_at=START, dispatched_at=START, position=99)
     Campaign.objects.filter(pk=campaign.pk).update(total=5, queued=1)
     LocmemBackend.script_errors(
         {retried.phone: error(130429, 429), unanswered.phone: error(None, None, kind=ErrorKind.UNKNOWN_OUTCOME)}

@@ -105,8 +105,16 @@ def test_four_concurrent_batch_processes_send_at_most_the_limit_and_never_one_ph
         assert_counters_match_recount(campaign)
 
 
-def test_a_batch_killed_mid_send_never_causes_a_resend(transactional_db, settings):
+def test_a_batch_killed_mid_send_leaves_only_its_in_flight_rows_unknown_and_never_causes_a_resend(
+    transactional_db, settings
+):
+    """kill -9 mid-round: after the lease, only the requests in flight are unknown; the rest are pending with
+    their quota back, and the next batch sends them, never a phone twice (counted at the sandbox)."""
+    from campaigns.batch import recipients_expire_leases
+
     settings.WHATSAPP_DAILY_LIMIT = 40
+    settings.SEND_CLAIM_LEASE_MINUTES = 10
+    threads = 4
     campaign = running_campaign(60)
     in_flight = threading.Event()
     with SandboxServer(webhook_url=None, app_secret="x", latency_ms=200) as slow:
@@ -119,22 +127,30 @@ def test_a_batch_killed_mid_send_never_causes_a_resend(transactional_db, setting
             return answer
 
         slow.handle_send = counting
-        (process,) = start_batches(1, as_of=START, env=batch_env(slow))
+        (process,) = start_batches(1, as_of=START, env=batch_env(slow, WHATSAPP_SEND_THREADS=threads))
         assert in_flight.wait(timeout=60), process.stderr.read() if process.poll() is not None else "no sends"
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
         first_run = list(slow.accepted)
-    claimed = Recipient.objects.filter(status__in=[R.QUEUED, R.SENT]).count()
-    assert claimed == 40  # the whole claim was committed before the first send
+    assert Recipient.objects.filter(status__in=[R.QUEUED, R.SENT]).count() == 40  # claimed before the first send
     assert Recipient.objects.filter(status=R.QUEUED).exists()  # and the kill left some in flight
 
+    swept = recipients_expire_leases(now=START + dt.timedelta(minutes=11))
+    sent = set(Recipient.objects.filter(status=R.SENT).values_list("pk", flat=True))
+    unknown = set(Recipient.objects.filter(status=R.UNKNOWN).values_list("pk", flat=True))
+    accepted = {int(m["tracker"]) for m in first_run}
+    assert swept["unknown"] == len(unknown) and accepted - sent <= unknown  # every unrecorded send is unknown
+    assert len(unknown) <= 2 * threads  # only the dispatched sub-chunks: about the thread pool's window
+    assert swept["pending"] == 40 - len(sent) - len(unknown) > 0  # never attempted: pending again ...
+    assert QuotaReservation.objects.count() == len(sent) + len(unknown)  # ... with their quota back
+    assert not Recipient.objects.filter(status=R.QUEUED).exists()
+
+    settings.WHATSAPP_DAILY_LIMIT = 100  # room for everything left
     with SandboxServer(webhook_url=None, app_secret="x") as fast:
         (process,) = start_batches(1, as_of=START + DAY, env=batch_env(fast))
         result = finish(process)
-    assert result["sent"] == 20  # the 20 never claimed; nothing from the first claim again
+    assert result["sent"] == 60 - len(sent) - len(unknown)  # everything but what went out or may have
     trackers = Counter(m["tracker"] for m in first_run + list(fast.accepted))
     assert max(trackers.values()) == 1  # no duplicates across both runs
-    assert not Recipient.objects.filter(status=R.QUEUED).exists()
-    unknown = set(Recipient.objects.filter(status=R.UNKNOWN).values_list("pk", flat=True))
-    assert unknown and not unknown & {int(m["tracker"]) for m in fast.accepted}
+    assert not unknown & {int(m["tracker"]) for m in fast.accepted}
     assert_counters_match_recount(campaign)

@@ -6,7 +6,7 @@ import pytest
 
 from campaigns import lifecycle
 from campaigns.batch import batch_send
-from campaigns.models import CampaignDay, Recipient
+from campaigns.models import CampaignDay, QuotaReservation, Recipient
 from campaigns.quota import local_day
 from tests.campaigns.helpers import START, assert_counters_match_recount, running_campaign, statuses
 
@@ -80,7 +80,9 @@ def test_a_threaded_batch_records_every_accepted_send_with_its_message_id(settin
 
 
 @pytest.mark.django_db(transaction=True)
-def test_when_recording_fails_the_round_stops_and_nothing_sent_is_ever_sent_again(settings, outbox, monkeypatch):
+def test_when_recording_fails_the_round_stops_only_in_flight_rows_stay_claimed_and_nothing_is_sent_twice(
+    settings, outbox, monkeypatch
+):
     settings.WHATSAPP_SEND_THREADS = 4
     settings.WHATSAPP_MAX_MPS = 100  # 0.4 s for the 40: the writer fails long before
     settings.SEND_CLAIM_LEASE_MINUTES = 10
@@ -96,9 +98,18 @@ def test_when_recording_fails_the_round_stops_and_nothing_sent_is_ever_sent_agai
 
     sent_once = len(outbox)
     assert 1 <= sent_once < 40  # the senders stopped taking claims
-    assert statuses(campaign)[R.QUEUED] == 40  # accepted or not, the whole claim stays queued: never pending
+    counts = statuses(campaign)
+    # Only what was handed to the network stays queued (one sub-chunk per thread, at most two in a row);
+    # the rest never left and is pending again at once, with its quota.
+    assert sent_once <= counts[R.QUEUED] <= 2 * settings.WHATSAPP_SEND_THREADS
+    assert counts[R.PENDING] == 40 - counts[R.QUEUED]
+    assert QuotaReservation.objects.count() == counts[R.QUEUED]
+    in_flight = set(Recipient.objects.filter(status=R.QUEUED).values_list("pk", flat=True))
     later = START + dt.timedelta(minutes=11)
-    result = batch_send(now=later)  # the lease ran out: unknown, never resent
-    assert result.sent == 0 and len(outbox) == sent_once
-    assert statuses(campaign) == {R.UNKNOWN: 40}
+    result = batch_send(now=later)  # the lease ran out: in flight -> unknown, never resent
+    assert result.sent == 40 - len(in_flight)
+    trackers = [int(message["tracker"]) for message in outbox]
+    assert len(trackers) == len(set(trackers))  # nothing sent twice
+    assert not in_flight & set(trackers[sent_once:])
+    assert statuses(campaign) == {R.UNKNOWN: len(in_flight), R.SENT: 40 - len(in_flight)}
     assert_counters_match_recount(campaign)
