@@ -187,7 +187,7 @@ CONTACT_DEFAULT_LANGUAGE = env.str("CONTACT_DEFAULT_LANGUAGE", default="en_US")
 SEND_WINDOW_START = env.str("SEND_WINDOW_START", default="09:00")
 SEND_WINDOW_END = env.str("SEND_WINDOW_END", default="20:00")
 SEND_MAX_ATTEMPTS = env.int("SEND_MAX_ATTEMPTS", default=5)
-SEND_CLAIM_LEASE_MINUTES = env.int("SEND_CLAIM_LEASE_MINUTES", default=10)
+SEND_CLAIM_LEASE_MINUTES = env.float("SEND_CLAIM_LEASE_MINUTES", default=10)
 CAMPAIGN_FAILURE_ALERT_RATE = env.float("CAMPAIGN_FAILURE_ALERT_RATE", default=0.05)
 
 # --- Logging: one line per event on stdout, secrets redacted -----------------
