@@ -1,6 +1,6 @@
 """The send batch: the fair, quota-bound, crash-safe send of every running campaign's share.
 
-Order of work, each step a promise of DESIGN.md:
+Order of work, each step a promise of docs/architecture.md:
 1. housekeeping: stale claims -> unknown (never back to pending), scheduled
    campaigns whose start came -> running, end date passed -> pending cancelled,
    unsubscribed contacts -> skipped;

@@ -147,7 +147,7 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_SERIALIZER = "json"
 # A redelivered send batch must find its rows already claimed, not re-run a
-# half-done send: the send task is never acks_late (DESIGN.md, "Running it").
+# half-done send: the send task is never acks_late (docs/architecture.md, "The send batch").
 CELERY_TASK_ACKS_LATE = False
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=30 * 60)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=25 * 60)

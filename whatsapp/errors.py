@@ -1,4 +1,4 @@
-"""The WhatsApp error table (DESIGN.md, "Errors"): the one place a code becomes a decision.
+"""The WhatsApp error table (docs/architecture.md, "Errors"): the one place a code becomes a decision.
 
 Errors are decided by `code` (and `error_data.details`), never by title.
 """

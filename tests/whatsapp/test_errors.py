@@ -1,4 +1,4 @@
-"""The error table (DESIGN.md): decided by code, never by title; HTTP 5xx without a known code is transient."""
+"""The error table (docs/architecture.md, "Errors"): decided by code, never by title; 5xx without a code is transient."""
 
 import pytest
 
