@@ -1,4 +1,4 @@
-"""The error table (docs/architecture.md, "Errors"): decided by code, never by title; 5xx without a code is transient."""
+"""The error table (docs/architecture.md, "Errors"): decided by code, never by title; 5xx with no code is transient."""
 
 import pytest
 
