@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from audiences.models import Contact
 from campaigns import lifecycle
+from campaigns.clock import as_utc
 from campaigns.models import Campaign, Recipient
 from campaigns.planning import Demand, continuation_at, parse_clock, retry_delay, split_quota
 from campaigns.quota import quota_frees_at, quota_lock, quota_release, quota_reserve, quota_usage
@@ -97,6 +98,7 @@ def batch_send(*, now: dt.datetime) -> BatchResult:
     `queued` (with their quota) before any API call, so two batches never
     send one recipient twice nor exceed the limit together.
     """
+    now = as_utc(now)  # windows, leases and delays are real hours (campaigns/clock.py)
     result = BatchResult()
     recipients_expire_leases(now=now)
     _campaigns_start_due(now=now)
@@ -123,6 +125,7 @@ def recipients_expire_leases(*, now: dt.datetime) -> int:
 
     Never back to pending: the request may have gone out. Their quota stays spent.
     """
+    now = as_utc(now)
     cutoff = now - dt.timedelta(minutes=settings.SEND_CLAIM_LEASE_MINUTES)
     stale = Recipient.objects.filter(status=R.QUEUED, claimed_at__lt=cutoff)
     moved = 0
@@ -370,6 +373,7 @@ def _error_fields(exc) -> dict:
 
 def _record_error(claim: Claim, exc, *, now: dt.datetime, stopped: dict) -> str:
     """Record a refused or unanswered send by its kind; returns the BatchResult field it counts in."""
+    now = as_utc(now)
     from audiences.services import contact_unsubscribe
     from whatsapp.errors import ErrorKind
 
@@ -429,6 +433,7 @@ def _campaigns_complete(*, now: dt.datetime) -> None:
 
 def _continuation(*, now: dt.datetime, usage) -> dt.datetime | None:
     """When to run again today: the window (not the day) held us back, or a retry comes due."""
+    now = as_utc(now)
     if usage.left_today <= 0:
         return None
     running = Campaign.objects.filter(status=C.RUNNING, start_at__lte=now).values_list("id", flat=True)
