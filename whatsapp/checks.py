@@ -49,3 +49,34 @@ def check_whatsapp_settings(app_configs=None, **kwargs):
                 )
             )
     return problems
+
+
+@register("whatsapp")
+def check_keywords(app_configs=None, **kwargs):
+    """A keyword in both lists would only ever opt out; one that normalises to nothing never matches."""
+    from whatsapp.keywords import normalise_keyword
+
+    problems = []
+    lists = {name: getattr(settings, name, []) for name in ("WHATSAPP_OPT_OUT_KEYWORDS", "WHATSAPP_OPT_IN_KEYWORDS")}
+    both = {normalise_keyword(word) for word in lists["WHATSAPP_OPT_OUT_KEYWORDS"]} & {
+        normalise_keyword(word) for word in lists["WHATSAPP_OPT_IN_KEYWORDS"]
+    } - {""}
+    if both:
+        problems.append(
+            Error(
+                f"{', '.join(sorted(both))} is both an opt-out and an opt-in keyword (compared after normalisation).",
+                hint="Remove it from WHATSAPP_OPT_OUT_KEYWORDS or WHATSAPP_OPT_IN_KEYWORDS.",
+                id="whatsapp.E004",
+            )
+        )
+    for name, words in lists.items():
+        empty = [word for word in words if not normalise_keyword(word)]
+        if empty:
+            problems.append(
+                Warning(
+                    f"{name} has {empty!r}, which is only punctuation or symbols once normalised: it never matches.",
+                    hint="Keywords are compared without case, accents, punctuation or symbols (whatsapp/keywords.py).",
+                    id="whatsapp.W002",
+                )
+            )
+    return problems
