@@ -243,6 +243,12 @@ LOGGING = {
     },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
     "loggers": {
+        # runserver's request lines carry query strings (the webhook's verify
+        # token): through the redacting handler, not Django's default one.
+        "django.server": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
+        # Without Django's own console/mail handlers, its records (request
+        # errors included) reach the root's redacting handler, once.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "INFO"},
         "celery": {"level": LOG_LEVEL},
     },
