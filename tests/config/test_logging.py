@@ -101,6 +101,10 @@ def subscription_checks(command: list[str], env: dict, port: int, output: Path) 
                 except HTTPError as exc:
                     answers.append((exc.code, exc.read()))
             assert answers == [(200, b"4242"), (403, b"forbidden")]
+            # A server logs a request line after answering it: wait for both lines before stopping it.
+            deadline = time.monotonic() + 10
+            while output.read_text().count("hub.verify_token=") < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=30)
