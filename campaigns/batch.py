@@ -373,10 +373,10 @@ def _error_fields(exc) -> dict:
 
 def _record_error(claim: Claim, exc, *, now: dt.datetime, stopped: dict) -> str:
     """Record a refused or unanswered send by its kind; returns the BatchResult field it counts in."""
-    now = as_utc(now)
     from audiences.services import contact_unsubscribe
     from whatsapp.errors import ErrorKind
 
+    now = as_utc(now)
     kind = exc.kind
     if kind == ErrorKind.UNKNOWN_OUTCOME:
         lifecycle.recipient_advance(

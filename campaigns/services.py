@@ -442,11 +442,11 @@ class TestSendError(ValidationError):
 
 def campaign_send_test(*, campaign: Campaign, phone: str, now: dt.datetime) -> str:
     """Send the campaign's message to one phone now (it counts against the limit). Returns the message id."""
-    now = as_utc(now)
     from audiences.phones import InvalidPhoneNumber, normalize_phone
     from whatsapp.backends import get_backend
     from whatsapp.errors import WhatsAppError
 
+    now = as_utc(now)
     try:
         phone = normalize_phone(phone)
     except InvalidPhoneNumber as exc:
