@@ -7,4 +7,5 @@ COPY . .
 RUN useradd --create-home app && mkdir -p /app/var && chown -R app /app/var
 USER app
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+# config/gunicorn.py: bind, workers, and an access log with the webhook's verify token redacted.
+CMD ["gunicorn", "-c", "python:config.gunicorn", "config.wsgi:application"]

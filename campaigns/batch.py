@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from audiences.models import Contact
 from campaigns import lifecycle, states
+from campaigns.clock import as_utc
 from campaigns.leases import Lease, recipients_dispatch, recipients_expire_leases, recipients_undispatch
 from campaigns.models import Campaign, Recipient
 from campaigns.planning import Demand, continuation_at, parse_clock, retry_delay, split_quota
@@ -100,6 +101,7 @@ def batch_send(*, now: dt.datetime) -> BatchResult:
     so two batches never send one recipient twice nor exceed the limit
     together (Promises 1, 2 and 9 in docs/architecture.md).
     """
+    now = as_utc(now)  # windows, leases and delays are real hours (campaigns/clock.py)
     result = BatchResult()
     recipients_expire_leases(now=now)
     _campaigns_start_due(now=now)
@@ -479,6 +481,7 @@ def _record_error(claim: Claim, exc, *, now: dt.datetime, stopped: dict) -> str:
     from audiences.services import contact_unsubscribe
     from whatsapp.errors import ErrorKind
 
+    now = as_utc(now)
     kind = exc.kind
     if kind == ErrorKind.UNKNOWN_OUTCOME:
         lifecycle.recipient_advance(
@@ -542,6 +545,7 @@ def _campaigns_complete(*, now: dt.datetime) -> None:
 
 def _continuation(*, now: dt.datetime, usage) -> dt.datetime | None:
     """When to run again today: the window (not the day) held us back, or a retry comes due."""
+    now = as_utc(now)
     if usage.left_today <= 0:
         return None
     running = Campaign.objects.filter(status=C.RUNNING, start_at__lte=now).values_list("id", flat=True)
@@ -560,5 +564,5 @@ def _continuation(*, now: dt.datetime, usage) -> dt.datetime | None:
         retry_at=retry_at,
         start=parse_clock(settings.SEND_WINDOW_START),
         end=parse_clock(settings.SEND_WINDOW_END),
-        tz=timezone.get_current_timezone(),
+        tz=timezone.get_default_timezone(),  # the sending hours are TIME_ZONE's, whoever is logged in
     )

@@ -32,6 +32,7 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 
 from campaigns import lifecycle
+from campaigns.clock import as_utc
 from campaigns.models import Recipient, SendLease
 from campaigns.quota import quota_release_claims
 
@@ -50,7 +51,7 @@ class Lease:
     def __init__(self, *, now: dt.datetime, monotonic=time.monotonic):
         self._monotonic = monotonic
         self._started = monotonic()
-        self._now = now
+        self._now = as_utc(now)
         self.duration = lease_duration().total_seconds()
         self._every = self.duration / 10
         self._renewed = self._started  # monotonic time of the last successful renewal
@@ -155,7 +156,7 @@ def recipients_expire_leases(*, now: dt.datetime) -> dict[str, int]:
     quota given back. Claims of a live lease are never touched. Returns how
     many of each.
     """
-    cutoff = now - lease_duration()
+    cutoff = as_utc(now) - lease_duration()
     live = SendLease.objects.filter(pk=OuterRef("lease_id"), renewed_at__gte=cutoff)
     stale = Q(claimed_at__lt=cutoff) & ~Q(Exists(live))
     returned = recipients_return_undispatched(stale=stale)

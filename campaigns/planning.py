@@ -8,13 +8,17 @@
 - `retry_delay`: the exponential back-off of transient errors.
 
 Everything here is deterministic so the batch is too, and each function has
-its unit tests in tests/campaigns/test_planning.py.
+its unit tests in tests/campaigns/test_planning.py. Instants come in and go
+out as UTC (campaigns/clock.py): a local time in `tz` is only ever built from
+a date and a clock time, never by adding hours to a local datetime.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+
+from campaigns.clock import as_utc
 
 
 @dataclass(frozen=True)
@@ -74,20 +78,21 @@ def parse_clock(value: str) -> dt.time:
 
 
 def clamp_to_send_window(moment: dt.datetime, *, start: dt.time, end: dt.time, tz: dt.tzinfo) -> dt.datetime:
-    """The first instant at or after `moment` that lies within the daily sending hours [start, end) in `tz`."""
+    """The first instant (UTC) at or after `moment` that lies within the daily sending hours [start, end) in `tz`."""
+    moment = as_utc(moment)
     local = moment.astimezone(tz)
-    day_start = dt.datetime.combine(local.date(), start, tzinfo=tz)
-    day_end = dt.datetime.combine(local.date(), end, tzinfo=tz)
+    day_start = as_utc(dt.datetime.combine(local.date(), start, tzinfo=tz))
+    day_end = as_utc(dt.datetime.combine(local.date(), end, tzinfo=tz))
     if start <= end:
-        if local < day_start:
+        if moment < day_start:
             return day_start
-        if local >= day_end:
-            return dt.datetime.combine(local.date() + dt.timedelta(days=1), start, tzinfo=tz)
-        return local
+        if moment >= day_end:
+            return as_utc(dt.datetime.combine(local.date() + dt.timedelta(days=1), start, tzinfo=tz))
+        return moment
     # A window over midnight (e.g. 20:00-06:00): outside only between end and start.
-    if day_end <= local < day_start:
+    if day_end <= moment < day_start:
         return day_start
-    return local
+    return moment
 
 
 def continuation_at(
@@ -107,7 +112,8 @@ def continuation_at(
     the past, moved into the sending hours. A moment that falls on a later
     calendar day is left to the regular schedule (the day's share resets).
     """
-    candidates = [moment for moment in (frees_at, retry_at) if moment is not None]
+    now = as_utc(now)
+    candidates = [as_utc(moment) for moment in (frees_at, retry_at) if moment is not None]
     if not candidates:
         return None
     moment = max(min(candidates), now + dt.timedelta(seconds=1))

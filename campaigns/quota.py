@@ -1,7 +1,9 @@
 """The messaging limit (WHATSAPP_DAILY_LIMIT), in one place: what is used, what is left, reserving it.
 
 WhatsApp counts business-initiated messages in a moving 24-hour window; we
-also never exceed the limit in a calendar day of TIME_ZONE. The ledger
+also never exceed the limit in a calendar day of TIME_ZONE. The window is
+24 real hours before a UTC instant, the day found by converting that instant
+(campaigns/clock.py). The ledger
 (QuotaReservation) has one row per message the limit counts. Reserving is
 race-free: the caller holds the sender's QuotaLock row (SELECT ... FOR UPDATE)
 from the count to the insert, in one transaction, so concurrent batches queue
@@ -16,8 +18,8 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Exists, OuterRef
-from django.utils import timezone
 
+from campaigns.clock import as_utc, local_day
 from campaigns.models import QuotaLock, QuotaReservation
 
 SENDER = "default"  # the limit is per business portfolio, shared by all its numbers
@@ -44,10 +46,6 @@ class QuotaUsage:
         return min(self.left_in_window, self.left_today)
 
 
-def local_day(moment: dt.datetime) -> dt.date:
-    return timezone.localtime(moment).date()
-
-
 def quota_lock(*, sender: str = SENDER) -> None:
     """Lock the sender's ledger until the surrounding transaction ends (call inside transaction.atomic)."""
     if not transaction.get_connection().in_atomic_block:
@@ -63,6 +61,7 @@ def quota_usage(*, now: dt.datetime, sender: str = SENDER) -> QuotaUsage:
     `--as-of` an earlier instant) still count, so replaying the past can
     never push a later window over the limit.
     """
+    now = as_utc(now)
     ledger = QuotaReservation.objects.filter(sender=sender)
     used_24h = ledger.filter(reserved_at__gt=now - WINDOW).count()
     today = ledger.filter(day=local_day(now))
@@ -81,6 +80,7 @@ def quota_usage(*, now: dt.datetime, sender: str = SENDER) -> QuotaUsage:
 
 def quota_reserve(*, now: dt.datetime, campaign_id: int | None, recipient_ids: list[int], sender: str = SENDER) -> None:
     """Record `len(recipient_ids)` messages against the limit (the caller holds quota_lock and checked `left`)."""
+    now = as_utc(now)
     day = local_day(now)
     QuotaReservation.objects.bulk_create(
         [
@@ -115,6 +115,7 @@ def quota_release_claims(*, recipient_ids: list[int], sender: str = SENDER) -> i
 
 def quota_frees_at(*, now: dt.datetime, needed: int, sender: str = SENDER) -> dt.datetime | None:
     """When the 24-hour window will have room for `needed` more messages (None if it has room now)."""
+    now = as_utc(now)
     usage_24h = QuotaReservation.objects.filter(sender=sender, reserved_at__gt=now - WINDOW)
     used = usage_24h.count()
     excess = used + needed - settings.WHATSAPP_DAILY_LIMIT
@@ -123,4 +124,4 @@ def quota_frees_at(*, now: dt.datetime, needed: int, sender: str = SENDER) -> dt
     excess = min(excess, used)
     # The `excess`-th oldest row in the window leaving it frees enough room.
     row = usage_24h.order_by("reserved_at").values_list("reserved_at", flat=True)[excess - 1 : excess].first()
-    return row + WINDOW if row else None
+    return as_utc(row) + WINDOW if row else None

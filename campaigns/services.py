@@ -21,6 +21,7 @@ from audiences.models import Contact
 from audiences.selectors import audience_contacts
 from campaigns import lifecycle, states
 from campaigns.batch import BatchResult, batch_send
+from campaigns.clock import as_utc
 from campaigns.models import Campaign, CampaignDay, Recipient
 from campaigns.planning import daily_share, estimated_send_day
 from campaigns.quota import local_day, quota_lock, quota_reserve, quota_usage
@@ -104,6 +105,7 @@ def campaign_activate(*, campaign: Campaign, now: dt.datetime, progress: Progres
     status. `progress(done, total)` is called as the audience's contacts are
     processed (see `_materialise`).
     """
+    now = as_utc(now)
     campaign_validate(campaign=campaign)
     new_status = C.SCHEDULED if campaign.start_at > now else C.RUNNING
     with transaction.atomic():
@@ -116,6 +118,7 @@ def campaign_activate(*, campaign: Campaign, now: dt.datetime, progress: Progres
 
 def campaign_top_up(*, campaign: Campaign, now: dt.datetime, progress: Progress | None = None) -> ActivationResult:
     """Add the audience's new matches only (phones already in the campaign are skipped); progress as above."""
+    now = as_utc(now)
     with transaction.atomic():
         locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
         if locked.status not in TOP_UP_FROM:
@@ -448,6 +451,7 @@ def campaign_send_test(*, campaign: Campaign, phone: str, now: dt.datetime) -> s
     from whatsapp.backends import get_backend
     from whatsapp.errors import WhatsAppError
 
+    now = as_utc(now)
     try:
         phone = normalize_phone(phone)
     except InvalidPhoneNumber as exc:

@@ -29,6 +29,7 @@ from django.db.models import Q, Sum
 from django.urls import reverse
 from django_celery_beat.models import PeriodicTask
 
+from campaigns.clock import as_utc
 from campaigns.models import Campaign, CampaignDay, Recipient
 from campaigns.planning import daily_share
 from campaigns.quota import QuotaUsage, local_day, quota_usage
@@ -109,6 +110,7 @@ class TodayOverview:
 
 def today_overview(*, now: dt.datetime) -> TodayOverview:
     """Everything the Today panel shows at `now`, in six queries (three of them the quota's)."""
+    now = as_utc(now)
     quota = quota_usage(now=now)
     today = local_day(now)
     campaigns = list(

@@ -1,25 +1,41 @@
-"""Log formatting: one line per event on stdout, never a secret."""
+"""Log formatting: one line per event on stdout, never a secret.
+
+Two kinds of secret reach log lines: the values of the secret settings (in
+any message), and secrets a client puts in a URL: Meta's webhook subscription
+check sends the verify token in the query string
+(GET /whatsapp/webhook/?hub.verify_token=...), and request lines are logged by
+runserver (`django.server`) and gunicorn's access log (config/gunicorn.py).
+Both are replaced by [redacted], whatever the value: a wrong or old token is
+somebody's secret too.
+"""
 
 import logging
+import re
 
 from django.conf import settings
 
 SECRET_SETTINGS = ("SECRET_KEY", "WHATSAPP_ACCESS_TOKEN", "WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN")
 REDACTED = "[redacted]"
+# Query parameters whose value is a secret; also matched percent-encoded ("hub%2Everify_token").
+SECRET_QUERY_PARAMETER = re.compile(r"((?:hub(?:\.|%2e)verify_token|access_token)=)[^&\s\"'#]*", re.IGNORECASE)
+
+
+def redact_query(text: str) -> str:
+    """`text` with the value of every secret query parameter replaced by [redacted]."""
+    return SECRET_QUERY_PARAMETER.sub(rf"\g<1>{REDACTED}", text)
 
 
 class RedactSecretsFilter(logging.Filter):
-    """Replace the value of every secret setting in a record with [redacted]."""
+    """Replace secret query values and the value of every secret setting in a record with [redacted]."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         secrets = [value for name in SECRET_SETTINGS if len(value := str(getattr(settings, name, "") or "")) >= 4]
-        if secrets:
-            message = record.getMessage()
-            redacted = message
-            for secret in secrets:
-                redacted = redacted.replace(secret, REDACTED)
-            if redacted != message:
-                record.msg, record.args = redacted, None
+        message = record.getMessage()
+        redacted = redact_query(message)
+        for secret in secrets:
+            redacted = redacted.replace(secret, REDACTED)
+        if redacted != message:
+            record.msg, record.args = redacted, None
         return True
 
 

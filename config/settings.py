@@ -173,10 +173,36 @@ WHATSAPP_SEND_THREADS = env.int("WHATSAPP_SEND_THREADS", default=32)
 WHATSAPP_CONNECT_TIMEOUT = env.float("WHATSAPP_CONNECT_TIMEOUT", default=5)
 WHATSAPP_READ_TIMEOUT = env.float("WHATSAPP_READ_TIMEOUT", default=20)
 WHATSAPP_WEBHOOK_MAX_BYTES = env.int("WHATSAPP_WEBHOOK_MAX_BYTES", default=4 * 1024 * 1024)
+# A whole inbound message equal to one of these, after normalisation (case,
+# accents, punctuation, invisible characters: whatsapp/keywords.py), opts the
+# number out / back in. Whole messages only, so short words that are ordinary
+# inside a sentence (BAJA, ALTO, PARE, SAIR) act only when sent alone. Never a
+# bare YES or NO: a reply to a question must not change a subscription.
 WHATSAPP_OPT_OUT_KEYWORDS = env.list(
-    "WHATSAPP_OPT_OUT_KEYWORDS", default=["STOP", "UNSUBSCRIBE", "STOP PROMOTIONS", "CANCEL"]
+    "WHATSAPP_OPT_OUT_KEYWORDS",
+    default=[
+        # English (also what most markets type, and the marketing button's text)
+        *("STOP", "STOP ALL", "STOPALL", "STOP PROMOTIONS", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPT OUT"),
+        *("PARAR", "BAJA", "DAR DE BAJA", "ALTO", "CANCELAR", "DESUSCRIBIR"),  # Spanish
+        *("PARE", "SAIR", "DESCADASTRAR", "DESINSCREVER"),  # Portuguese (PARAR, CANCELAR above)
+        *("ARRÊT", "ARRETER", "DÉSABONNER", "DÉSINSCRIRE"),  # French
+        *("STOPP", "ABMELDEN", "ABBESTELLEN"),  # German
+        *("DISISCRIVI", "DISISCRIVIMI"),  # Italian
+        *("STOPPEN", "AFMELDEN"),  # Dutch
+        "BERHENTI",  # Indonesian
+        *("СТОП", "ОТПИСАТЬСЯ"),  # Russian
+    ],
 )
-WHATSAPP_OPT_IN_KEYWORDS = env.list("WHATSAPP_OPT_IN_KEYWORDS", default=["START", "SUBSCRIBE"])
+WHATSAPP_OPT_IN_KEYWORDS = env.list(
+    "WHATSAPP_OPT_IN_KEYWORDS",
+    default=[
+        *("START", "SUBSCRIBE", "UNSTOP"),  # English
+        *("ALTA", "DAR DE ALTA", "INICIAR"),  # Spanish, Portuguese
+        *("ANMELDEN", "AANMELDEN"),  # German, Dutch
+        "MULAI",  # Indonesian
+        "СТАРТ",  # Russian
+    ],
+)
 # Django's own request-body cap must never refuse a legitimate webhook batch
 # before the webhook view applies WHATSAPP_WEBHOOK_MAX_BYTES (413).
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(WHATSAPP_WEBHOOK_MAX_BYTES + 1, 2621440)
@@ -217,6 +243,12 @@ LOGGING = {
     },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
     "loggers": {
+        # runserver's request lines carry query strings (the webhook's verify
+        # token): through the redacting handler, not Django's default one.
+        "django.server": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
+        # Without Django's own console/mail handlers, its records (request
+        # errors included) reach the root's redacting handler, once.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "INFO"},
         "celery": {"level": LOG_LEVEL},
     },

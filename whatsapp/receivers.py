@@ -7,13 +7,12 @@ retries and the admin replays the same body.
 from __future__ import annotations
 
 import logging
-import re
 from datetime import datetime
 
-from django.conf import settings
 from django.db.models import Q
 from django.dispatch import receiver
 
+from whatsapp import keywords
 from whatsapp.errors import OPT_OUT_CODES
 from whatsapp.events import MessageEvent, PreferenceEvent, StatusEvent
 from whatsapp.signals import message_received, preference_changed, status_received
@@ -26,20 +25,9 @@ REASON_API_ERROR_131050 = "api_error_131050"
 REASON_USER_PREFERENCES = "user_preferences"
 
 
-def normalise_keyword(text: str) -> str:
-    return re.sub(r"\s+", " ", text or "").strip().upper()
-
-
 def keyword_intent(event: MessageEvent) -> str | None:
-    """'stop' / 'start' when the message is an opt-out / opt-in keyword or the marketing opt-out button."""
-    opt_out = {normalise_keyword(word) for word in settings.WHATSAPP_OPT_OUT_KEYWORDS}
-    opt_in = {normalise_keyword(word) for word in settings.WHATSAPP_OPT_IN_KEYWORDS}
-    candidates = {normalise_keyword(event.text), normalise_keyword(event.payload)} - {""}
-    if candidates & opt_out:
-        return "stop"
-    if candidates & opt_in:
-        return "start"
-    return None
+    """'stop' / 'start' when the whole message (or button) is an opt-out / opt-in keyword (whatsapp/keywords.py)."""
+    return keywords.keyword_intent(event.text, event.payload)
 
 
 def _phone(raw: str) -> str | None:

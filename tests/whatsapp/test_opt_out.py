@@ -3,8 +3,14 @@
 import pytest
 
 from audiences.models import Contact
-from tests.factories.audiences import ContactFactory
+from campaigns.batch import batch_send
+from campaigns.models import Recipient
+from campaigns.services import campaign_activate
+from tests.factories.audiences import AudienceFactory, ContactFactory
+from tests.factories.campaigns import CampaignFactory
 from tests.whatsapp import payloads as p
+from whatsapp.backends.locmem import LocmemBackend
+from whatsapp.keywords import normalise_keyword
 
 pytestmark = pytest.mark.django_db
 
@@ -22,6 +28,121 @@ def test_stop_keyword_unsubscribes_the_contact(post_webhook, text):
     assert post_webhook(p.body(p.text_message(WA_ID, text))).status_code == 200
     assert contact().subscription == Contact.Subscription.UNSUBSCRIBED
     assert contact().subscription_reason == "keyword"
+
+
+# --- keywords as people type them (whatsapp/keywords.py) ---------------------
+
+INVISIBLE = "\u200b"  # a zero-width space, as some keyboards and copy-pastes add
+
+
+@pytest.mark.parametrize(
+    ("typed", "normalised"),
+    [
+        ("Stop.", "stop"),
+        (f"STOP{INVISIBLE}", "stop"),
+        ("stop!!", "stop"),
+        ("Arrêt", "arret"),
+        ("ＳＴＯＰ", "stop"),  # full-width letters
+        ("S.T.O.P", "stop"),
+        ("\ufeffst\u200dop\u2060", "stop"),  # BOM, zero-width joiner, word joiner
+        ("stop 🛑", "stop"),
+        ("¡Baja!", "baja"),
+        ("stop-promotions", "stop promotions"),
+        ("  Stop \n\t Promotions  ", "stop promotions"),
+        ("Dar   de baja", "dar de baja"),
+        ("DÉSABONNER", "desabonner"),
+        ("Отписаться", "отписаться"),
+        ("", ""),
+        (None, ""),
+    ],
+)
+def test_keywords_are_compared_after_unicode_normalisation(typed, normalised):
+    assert normalise_keyword(typed) == normalised
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Stop.",
+        f"STOP{INVISIBLE}",
+        "stop!!",
+        "Arrêt",
+        "arret",
+        "ＳＴＯＰ",
+        "Stop promotions",
+        "Cancel",
+        "PARAR",
+        "Pare",
+        "baja",
+        "Dar de baja",
+        "¡Alto!",
+        "Cancelar",
+        "Sair",
+        "Descadastrar",
+        "STOPP",
+        "Abmelden",
+        "Berhenti",
+        "СТОП",
+    ],
+)
+def test_stop_in_the_main_markets_languages_unsubscribes(post_webhook, text):
+    ContactFactory(phone=PHONE)
+    post_webhook(p.body(p.text_message(WA_ID, text)))
+    assert (contact().subscription, contact().subscription_reason) == (Contact.Subscription.UNSUBSCRIBED, "keyword")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "stop sending me the wrong size please",
+        "Quiero dar de baja mi pedido",  # a keyword inside a sentence is a customer talking
+        "El precio es muy alto",
+        "Não pare de mandar ofertas!",
+        "Can I cancel my order?",
+        "No",
+        "Yes",
+        "OK 👍",
+        "🛑",
+        "...",
+    ],
+)
+def test_a_keyword_inside_a_sentence_or_an_ordinary_reply_changes_nothing(post_webhook, text):
+    ContactFactory(phone=PHONE)
+    post_webhook(p.body(p.text_message(WA_ID, text)))
+    assert contact().subscription == Contact.Subscription.SUBSCRIBED
+
+
+@pytest.mark.parametrize("text", ["Start!", "ＳＴＡＲＴ", "subscribe.", "Alta", f"start{INVISIBLE}"])
+def test_start_variants_resubscribe(post_webhook, text):
+    ContactFactory(phone=PHONE, subscription=Contact.Subscription.UNSUBSCRIBED)
+    post_webhook(p.body(p.text_message(WA_ID, text)))
+    assert contact().subscription == Contact.Subscription.SUBSCRIBED
+
+
+def test_the_keyword_lists_come_from_settings(post_webhook, settings):
+    settings.WHATSAPP_OPT_OUT_KEYWORDS = ["Halt", "Nicht mehr"]
+    ContactFactory(phone=PHONE)
+    post_webhook(p.body(p.text_message(WA_ID, "STOP", message_id="wamid.1")))
+    assert contact().subscription == Contact.Subscription.SUBSCRIBED
+    post_webhook(p.body(p.text_message(WA_ID, "nicht  mehr!", message_id="wamid.2")))
+    assert contact().subscription == Contact.Subscription.UNSUBSCRIBED
+
+
+@pytest.mark.parametrize("text", ["Stop.", f"STOP{INVISIBLE}"])
+def test_a_stop_with_punctuation_or_an_invisible_character_is_never_messaged_again(post_webhook, text):
+    """The finding: these two once left the contact subscribed, and the next batch messaged it."""
+    ContactFactory(phone=PHONE, tags=["stop-test"])
+    other = ContactFactory(tags=["stop-test"])
+    campaign = CampaignFactory(audience=AudienceFactory(rules={"include_tags": ["stop-test"]}))
+    campaign_activate(campaign=campaign, now=campaign.start_at)
+
+    assert post_webhook(p.body(p.text_message(WA_ID, text))).status_code == 200
+    result = batch_send(now=campaign.start_at)
+
+    assert contact().subscription == Contact.Subscription.UNSUBSCRIBED
+    assert [message["to"] for message in LocmemBackend.outbox] == [other.phone]
+    assert (result.sent, result.skipped) == (1, 1)
+    assert Recipient.objects.get(campaign=campaign, phone=PHONE).status == Recipient.Status.SKIPPED
 
 
 def test_ordinary_text_changes_only_the_last_inbound_time(post_webhook):
