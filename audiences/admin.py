@@ -1,4 +1,5 @@
-"""Admin: contacts (fast at 1M rows, opt-out/in actions, CSV import with preview), tags, audiences with preview.
+"""Admin: contacts (fast at 1M rows, opt-out/in actions, CSV import with preview),
+the suppression list (read-only), tags, audiences with preview.
 
 The admin parses input and calls services / selectors; it holds no rules of its own.
 """
@@ -24,7 +25,7 @@ from django.utils.functional import cached_property
 from audiences.forms import AudienceForm, ContactImportForm
 from audiences.imports import ImportFileError
 from audiences.indexes import attribute_indexes_follow
-from audiences.models import Audience, Contact, Tag
+from audiences.models import Audience, Contact, Suppression, Tag
 from audiences.phones import InvalidPhoneNumber, normalize_phone
 from audiences.rules import describe_rules, rules_q
 from audiences.selectors import audience_preview
@@ -146,7 +147,11 @@ class ContactAdmin(admin.ModelAdmin):
             }
             return TemplateResponse(request, "admin/audiences/contact/subscription_confirmation.html", context)
         changed = contacts_set_subscription(
-            contacts=queryset, subscribed=subscribed, reason=Contact.SubscriptionReason.ADMIN, at=timezone.now()
+            contacts=queryset,
+            subscribed=subscribed,
+            reason=Contact.SubscriptionReason.ADMIN,
+            at=timezone.now(),
+            source=f"admin: {request.user.get_username()}",
         )
         if changed:
             LogEntry.objects.log_actions(
@@ -237,6 +242,40 @@ class ContactAdmin(admin.ModelAdmin):
 
 def _upload_path(token: str) -> Path:
     return Path(settings.VAR_DIR) / "imports" / f"{token}.csv"
+
+
+@admin.register(Suppression)
+class SuppressionAdmin(admin.ModelAdmin):
+    """The numbers the send batch never claims. Read-only: only an explicit opt-in lifts one.
+
+    Contacts' resubscribe action (logged), START or a `resume` preference do;
+    deleting a row here would be a silent lift, so it is not offered.
+    """
+
+    list_display = ["phone", "reason", "source", "suppressed_at"]
+    list_filter = ["reason"]
+    search_fields = ["phone"]
+    search_help_text = "A phone number in any format."
+    ordering = ["-suppressed_at", "-id"]
+    show_full_result_count = False
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        try:
+            return queryset.filter(phone=normalize_phone(term)), False
+        except InvalidPhoneNumber:
+            return queryset.filter(phone__contains=re.sub(r"\D", "", term)), False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Audience)
