@@ -26,7 +26,7 @@ from django.db import close_old_connections, connection, connections, transactio
 from django.db.models import Exists, F, Min, OuterRef, Q
 from django.utils import timezone
 
-from audiences.models import Contact
+from audiences.models import Contact, Suppression
 from campaigns import lifecycle
 from campaigns.models import Campaign, Recipient
 from campaigns.planning import Demand, continuation_at, parse_clock, retry_delay, split_quota
@@ -147,12 +147,19 @@ def _campaigns_expire_ended(*, now: dt.datetime) -> None:
 
 
 def _recipients_skip_unsubscribed() -> int:
+    """pending -> skipped where the row's own phone is suppressed, its contact unsubscribed, or its contact erased.
+
+    The claim (`_due`) already leaves these out (Promises 3 and 8,
+    docs/architecture.md); skipping them lets the campaign complete. An
+    erased contact's rows are cancelled by the erasure; one brought back to
+    pending by an operator's retry or resend has no one to send to.
+    """
     skipped = 0
+    suppressed = Exists(Suppression.objects.filter(phone=OuterRef("phone")))
+    gone = Q(contact__isnull=True) | Q(contact__subscription=Contact.Subscription.UNSUBSCRIBED) | suppressed
     for campaign_id in Campaign.objects.filter(status=C.RUNNING).values_list("id", flat=True):
         ids = list(
-            Recipient.objects.filter(
-                campaign_id=campaign_id, status=R.PENDING, contact__subscription=Contact.Subscription.UNSUBSCRIBED
-            ).values_list("id", flat=True)
+            Recipient.objects.filter(gone, campaign_id=campaign_id, status=R.PENDING).values_list("id", flat=True)
         )
         if ids:
             skipped += lifecycle.recipients_move(campaign_id=campaign_id, ids=ids, old=R.PENDING, new=R.SKIPPED)
@@ -169,11 +176,18 @@ def _round_size() -> int:
 
 
 def _due(campaign_id: int, now: dt.datetime):
-    """Pending, due, contact still subscribed, in send order. Never filtered by estimated_send_date."""
+    """Pending, due, own phone not suppressed, contact still subscribed, in send order.
+
+    The suppression is tested on the row's own phone (Promise 8,
+    docs/architecture.md): the contact link may point at a number edited
+    since, and only the row's phone is what gets messaged. The contact's
+    subscription stays as a second guard. Never filtered by estimated_send_date.
+    """
     return (
         Recipient.objects.filter(
             campaign_id=campaign_id, status=R.PENDING, contact__subscription=Contact.Subscription.SUBSCRIBED
         )
+        .exclude(Exists(Suppression.objects.filter(phone=OuterRef("phone"))))
         .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
         .order_by("position")
     )
@@ -434,7 +448,7 @@ def _continuation(*, now: dt.datetime, usage) -> dt.datetime | None:
     running = Campaign.objects.filter(status=C.RUNNING, start_at__lte=now).values_list("id", flat=True)
     waiting = Recipient.objects.filter(
         campaign_id__in=list(running), status=R.PENDING, contact__subscription=Contact.Subscription.SUBSCRIBED
-    )
+    ).exclude(Exists(Suppression.objects.filter(phone=OuterRef("phone"))))
     frees_at = None
     if usage.left_in_window <= 0:
         due = waiting.filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))[: usage.left_today].count()

@@ -17,7 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Count, Max
 
-from audiences.models import Contact
+from audiences.models import Contact, Suppression
 from audiences.selectors import audience_contacts
 from campaigns import lifecycle
 from campaigns.batch import BatchResult, batch_send
@@ -448,7 +448,8 @@ def campaign_send_test(*, campaign: Campaign, phone: str, now: dt.datetime) -> s
     except InvalidPhoneNumber as exc:
         raise TestSendError(str(exc)) from exc
     contact = Contact.objects.filter(phone=phone).first()
-    if contact is not None and not contact.is_subscribed:
+    # The number's own opt-out decides (Promise 8), whether or not a contact has it.
+    if Suppression.objects.filter(phone=phone).exists() or (contact is not None and not contact.is_subscribed):
         raise TestSendError(f"{phone} has unsubscribed: no message is sent to it.")
     with transaction.atomic():
         quota_lock()
