@@ -1,4 +1,4 @@
-"""Admin: contacts (fast at 1M rows, opt-out/in actions, CSV import with preview),
+"""Admin: contacts (fast at 1M rows, opt-out/in actions, CSV import with preview, delete = erasure),
 the suppression list (read-only), tags, audiences with preview.
 
 The admin parses input and calls services / selectors; it holds no rules of its own.
@@ -22,6 +22,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 
+from audiences.erasure import contact_erase, contacts_erase
 from audiences.forms import AudienceForm, ContactImportForm
 from audiences.imports import ImportFileError
 from audiences.indexes import attribute_indexes_follow
@@ -105,6 +106,22 @@ class ContactAdmin(admin.ModelAdmin):
         ("History", {"fields": ["created_at", "updated_at"]}),
     ]
     actions = ["unsubscribe_selected", "resubscribe_selected"]
+    delete_confirmation_template = "admin/audiences/contact/erase_confirmation.html"
+    delete_selected_confirmation_template = "admin/audiences/contact/erase_selected_confirmation.html"
+
+    # --- deleting goes through the erasure --------------------------------------
+    def delete_model(self, request, obj):
+        """A delete is an erasure (Promise 11, docs/architecture.md): recipient rows are anonymised, not cascaded."""
+        result = contact_erase(contact=obj, now=timezone.now(), by=request.user)
+        self.message_user(request, result.summary.capitalize() + ".", messages.INFO)
+
+    def delete_queryset(self, request, queryset):
+        result = contacts_erase(contacts=queryset, now=timezone.now(), by=request.user)
+        self.message_user(request, result.summary.capitalize() + ".", messages.INFO)
+
+    def log_deletions(self, request, queryset):
+        # The erasure writes its own history entries, which do not name the person.
+        return []
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()

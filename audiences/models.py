@@ -3,7 +3,7 @@
 Invariants kept here: one row per E.164 phone; subscription is one of two
 states with when and why; a phone opted out is one Suppression row; an
 audience's rules are validated before saving (see audiences/rules.py).
-Writes that matter live in services.py.
+Writes that matter live in services.py (and erasure.py).
 """
 
 from django.conf import settings
