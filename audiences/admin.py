@@ -30,7 +30,7 @@ from audiences.models import Audience, Contact, Suppression, Tag
 from audiences.phones import InvalidPhoneNumber, normalize_phone
 from audiences.rules import describe_rules, rules_q
 from audiences.selectors import audience_preview
-from audiences.services import contacts_import, contacts_set_subscription
+from audiences.services import contact_save, contacts_import, contacts_set_subscription
 
 _TOKEN = re.compile(r"[0-9a-f]{32}")
 
@@ -109,7 +109,26 @@ class ContactAdmin(admin.ModelAdmin):
     delete_confirmation_template = "admin/audiences/contact/erase_confirmation.html"
     delete_selected_confirmation_template = "admin/audiences/contact/erase_selected_confirmation.html"
 
-    # --- deleting goes through the erasure --------------------------------------
+    # --- saving and deleting go through the services ---------------------------
+    def save_model(self, request, obj, form, change):
+        # Phone edits move unsent recipients; the subscription follows the phone's suppression.
+        saved = contact_save(contact=obj, now=timezone.now())
+        if saved.moved or saved.cancelled:
+            self.message_user(
+                request,
+                f"Phone changed: {saved.moved} unsent message(s) will go to the new number; "
+                f"{saved.cancelled} cancelled where the campaign already had it. "
+                "Messages already sent or in flight keep the old number.",
+                messages.INFO,
+            )
+        if saved.followed:
+            on = "is" if not obj.is_subscribed else "is not"
+            self.message_user(
+                request,
+                f"{obj.phone} {on} on the suppression list: the contact is now {obj.subscription}.",
+                messages.INFO,
+            )
+
     def delete_model(self, request, obj):
         """A delete is an erasure (Promise 11, docs/architecture.md): recipient rows are anonymised, not cascaded."""
         result = contact_erase(contact=obj, now=timezone.now(), by=request.user)

@@ -1,4 +1,4 @@
-"""Writes on contacts: opt-out and opt-in (the webhook and the admin call these), CSV import.
+"""Writes on contacts: opt-out and opt-in (the webhook and the admin call these), edits, CSV import.
 
 An opt-out is a fact about a phone number: a Suppression row, written by every
 opt-out path, checked by the send batch at claim time (Promise 8,
@@ -183,6 +183,79 @@ def contacts_set_subscription(
         else:
             suppress_contacts(selected, reason=reason, at=at, source=source or DEFAULT_SOURCE.get(reason, ""))
     return changed
+
+
+@dataclass
+class ContactSaved:
+    moved: int = 0  # unsent recipients now addressed to the new phone
+    cancelled: int = 0  # unsent recipients cancelled: their campaign already had the new phone
+    followed: bool = False  # the subscription changed to follow the phone's suppression
+
+
+def contact_save(*, contact: Contact, now: datetime) -> ContactSaved:
+    """Save an operator's edit of a contact (the admin's form); the subscription follows the phone's suppression.
+
+    A new contact whose phone is suppressed is saved unsubscribed. A changed
+    phone (Promise 8, docs/architecture.md) moves the contact's pending
+    recipients to the new phone, so a campaign never messages the old number,
+    which may now be someone else's or have opted out since; where the
+    campaign already has the new phone (or its erased hash) the old row is
+    cancelled instead, as one phone is never messaged twice per campaign.
+    Queued rows may be in flight and keep their phone; sent rows keep it as
+    the record of where the message went. The contact then follows the new
+    phone's suppression: unsubscribed if that number opted out, subscribed if
+    it never did (an opt-out belongs to the number). The subscription columns
+    are never written from the form's copy, so an opt-out arriving meanwhile stands.
+    """
+    keep = {"id", "subscription", "subscription_changed_at", "subscription_reason", "last_inbound_at", "tag_ids"}
+    with transaction.atomic():
+        if contact.pk is None:
+            contact.save()
+            followed = contacts_follow_suppression(Contact.objects.filter(pk=contact.pk), at=now)
+            result = ContactSaved(followed=bool(followed))
+        else:
+            old_phone = Contact.objects.select_for_update().values_list("phone", flat=True).get(pk=contact.pk)
+            contact.save(
+                update_fields=[f.name for f in Contact._meta.concrete_fields if f.name not in keep | {"created_at"}]
+            )
+            result = ContactSaved()
+            if old_phone != contact.phone:
+                result = _recipients_follow_phone(contact_id=contact.pk, new_phone=contact.phone)
+                followed = contacts_follow_suppression(Contact.objects.filter(pk=contact.pk), at=now, lift=True)
+                result.followed = bool(followed)
+                logger.info(
+                    "contact %s: phone changed; %d unsent recipient(s) moved, %d cancelled",
+                    contact.pk,
+                    result.moved,
+                    result.cancelled,
+                )
+    fresh = Contact.objects.filter(pk=contact.pk).values(*sorted(keep - {"id", "tag_ids"}), "updated_at").get()
+    for name, value in fresh.items():
+        setattr(contact, name, value)
+    return result
+
+
+def _recipients_follow_phone(*, contact_id: int, new_phone: str) -> ContactSaved:
+    from audiences.erasure import erased_phone
+    from campaigns import lifecycle
+    from campaigns.models import Recipient
+
+    R = Recipient.Status
+    pending = Recipient.objects.filter(contact_id=contact_id, status=R.PENDING).exclude(phone=new_phone)
+    taken = Recipient.objects.filter(
+        campaign_id=OuterRef("campaign_id"), phone__in=[new_phone, erased_phone(new_phone)]
+    )
+    # A row claimed meanwhile is queued, no longer pending: the UPDATE leaves it.
+    moved = Recipient.objects.filter(pk__in=pending.exclude(Exists(taken)).values("pk"), status=R.PENDING).update(
+        phone=new_phone
+    )
+    cancelled = 0
+    left: dict[int, list[int]] = {}
+    for campaign_id, pk in pending.values_list("campaign_id", "pk"):
+        left.setdefault(campaign_id, []).append(pk)
+    for campaign_id, pks in sorted(left.items()):
+        cancelled += lifecycle.recipients_move(campaign_id=campaign_id, ids=pks, old=R.PENDING, new=R.CANCELLED)
+    return ContactSaved(moved=moved, cancelled=cancelled)
 
 
 def contact_record_inbound(*, phone: str, at: datetime) -> bool:
