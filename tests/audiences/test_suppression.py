@@ -261,6 +261,36 @@ def test_an_edit_never_overwrites_an_opt_out_that_arrived_meanwhile():
     assert form_copy.subscription == Contact.Subscription.UNSUBSCRIBED
 
 
+# --- The claim ----------------------------------------------------------------------------------------------------
+
+
+def test_the_claim_leaves_out_a_suppressed_phone_whatever_its_contact_says():
+    campaign = running_campaign(2)
+    row = Recipient.objects.filter(campaign=campaign).order_by("position").first()
+    Suppression.objects.create(phone=row.phone, reason=Reason.KEYWORD, suppressed_at=START)  # contact still subscribed
+    result = batch_send(now=START)
+    assert (result.sent, result.skipped) == (1, 1)
+    assert row.phone not in [m["to"] for m in LocmemBackend.outbox]
+    assert Recipient.objects.get(pk=row.pk).status == R.SKIPPED
+    assert_counters_match_recount(campaign)
+
+
+def test_a_failed_row_retried_after_a_phone_edit_is_not_sent_to_the_old_number():
+    from campaigns import lifecycle
+
+    campaign = running_campaign(1)
+    ann = Contact.objects.get()
+    old = ann.phone
+    row = Recipient.objects.get(campaign=campaign)
+    lifecycle.recipients_move(campaign_id=campaign.pk, ids=[row.pk], old=R.PENDING, new=R.FAILED, failed_at=START)
+    ann.phone = NEW_PHONE
+    contact_save(contact=ann, now=START)
+    campaign_retry_failed(campaign=campaign, now=START)
+    assert (batch_send(now=START).sent, LocmemBackend.outbox) == (0, [])
+    assert Recipient.objects.get(pk=row.pk).status == R.SKIPPED and not suppressed(old)
+    assert_counters_match_recount(campaign)
+
+
 # --- Finding 1 on PostgreSQL, sends counted at the sandbox ----------------------------------------------------------
 
 
