@@ -71,15 +71,15 @@ def contact_erase(*, contact: Contact, now: datetime, by=None) -> ErasureResult:
 
 
 def contacts_erase(*, contacts: QuerySet[Contact], now: datetime, by=None) -> ErasureResult:
-    """Erase contacts: suppress their numbers, cancel and anonymise their recipient rows, delete the rows.
+    """Erase contacts: suppress their numbers, cancel and anonymise their recipient rows, delete the contacts.
 
     In one transaction per chunk of contacts: the numbers join the suppression
     list (reason "erasure"; an existing opt-out is kept as it was); their
     pending and queued recipients move to cancelled through
     campaigns.lifecycle.recipients_move, so the counters move with them; every
     recipient row of theirs (and any orphaned row with their number) gets the
-    keyed hash instead of the number, loses its contact link and message id;
-    then the Contact rows go. `by` (a user) gets an admin history entry per
+    keyed hash instead of the number, loses its contact link and its message
+    id (ERASED_MESSAGE_ID); then the Contact rows go. `by` (a user) gets an admin history entry per
     contact that names no one; the log says how many were erased.
     """
     result = ErasureResult()
