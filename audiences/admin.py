@@ -1,4 +1,5 @@
-"""Admin: contacts (fast at 1M rows, opt-out/in actions, CSV import with preview), tags, audiences with preview.
+"""Admin: contacts (fast at 1M rows, opt-out/in actions, CSV import with preview, delete = erasure),
+the suppression list (read-only), tags, audiences with preview.
 
 The admin parses input and calls services / selectors; it holds no rules of its own.
 """
@@ -21,14 +22,15 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 
+from audiences.erasure import contact_erase, contacts_erase
 from audiences.forms import AudienceForm, ContactImportForm
 from audiences.imports import ImportFileError
 from audiences.indexes import attribute_indexes_follow
-from audiences.models import Audience, Contact, Tag
+from audiences.models import Audience, Contact, Suppression, Tag
 from audiences.phones import InvalidPhoneNumber, normalize_phone
 from audiences.rules import describe_rules, rules_q
 from audiences.selectors import audience_preview
-from audiences.services import contacts_import, contacts_set_subscription
+from audiences.services import contact_save, contacts_import, contacts_set_subscription
 
 _TOKEN = re.compile(r"[0-9a-f]{32}")
 
@@ -104,6 +106,41 @@ class ContactAdmin(admin.ModelAdmin):
         ("History", {"fields": ["created_at", "updated_at"]}),
     ]
     actions = ["unsubscribe_selected", "resubscribe_selected"]
+    delete_confirmation_template = "admin/audiences/contact/erase_confirmation.html"
+    delete_selected_confirmation_template = "admin/audiences/contact/erase_selected_confirmation.html"
+
+    # --- saving and deleting go through the services ---------------------------
+    def save_model(self, request, obj, form, change):
+        # Phone edits move unsent recipients; the subscription follows the phone's suppression.
+        saved = contact_save(contact=obj, now=timezone.now())
+        if saved.moved or saved.cancelled:
+            self.message_user(
+                request,
+                f"Phone changed: {saved.moved} unsent message(s) will go to the new number; "
+                f"{saved.cancelled} cancelled where the campaign already had it. "
+                "Messages already sent or in flight keep the old number.",
+                messages.INFO,
+            )
+        if saved.followed:
+            on = "is" if not obj.is_subscribed else "is not"
+            self.message_user(
+                request,
+                f"{obj.phone} {on} on the suppression list: the contact is now {obj.subscription}.",
+                messages.INFO,
+            )
+
+    def delete_model(self, request, obj):
+        """A delete is an erasure (Promise 11, docs/architecture.md): recipient rows are anonymised, not cascaded."""
+        result = contact_erase(contact=obj, now=timezone.now(), by=request.user)
+        self.message_user(request, result.summary.capitalize() + ".", messages.INFO)
+
+    def delete_queryset(self, request, queryset):
+        result = contacts_erase(contacts=queryset, now=timezone.now(), by=request.user)
+        self.message_user(request, result.summary.capitalize() + ".", messages.INFO)
+
+    def log_deletions(self, request, queryset):
+        # The erasure writes its own history entries, which do not name the person.
+        return []
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
@@ -146,7 +183,11 @@ class ContactAdmin(admin.ModelAdmin):
             }
             return TemplateResponse(request, "admin/audiences/contact/subscription_confirmation.html", context)
         changed = contacts_set_subscription(
-            contacts=queryset, subscribed=subscribed, reason=Contact.SubscriptionReason.ADMIN, at=timezone.now()
+            contacts=queryset,
+            subscribed=subscribed,
+            reason=Contact.SubscriptionReason.ADMIN,
+            at=timezone.now(),
+            source=f"admin: {request.user.get_username()}",
         )
         if changed:
             LogEntry.objects.log_actions(
@@ -237,6 +278,40 @@ class ContactAdmin(admin.ModelAdmin):
 
 def _upload_path(token: str) -> Path:
     return Path(settings.VAR_DIR) / "imports" / f"{token}.csv"
+
+
+@admin.register(Suppression)
+class SuppressionAdmin(admin.ModelAdmin):
+    """The numbers the send batch never claims. Read-only: only an explicit opt-in lifts one.
+
+    Contacts' resubscribe action (logged), START or a `resume` preference do;
+    deleting a row here would be a silent lift, so it is not offered.
+    """
+
+    list_display = ["phone", "reason", "source", "suppressed_at"]
+    list_filter = ["reason"]
+    search_fields = ["phone"]
+    search_help_text = "A phone number in any format."
+    ordering = ["-suppressed_at", "-id"]
+    show_full_result_count = False
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        try:
+            return queryset.filter(phone=normalize_phone(term)), False
+        except InvalidPhoneNumber:
+            return queryset.filter(phone__contains=re.sub(r"\D", "", term)), False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Audience)

@@ -1,8 +1,9 @@
-"""Contacts, their tags and subscription state, and audiences (saved segments).
+"""Contacts, their tags and subscription state, the suppression list, and audiences (saved segments).
 
 Invariants kept here: one row per E.164 phone; subscription is one of two
-states with when and why; an audience's rules are validated before saving
-(see audiences/rules.py). Writes that matter live in services.py.
+states with when and why; a phone opted out is one Suppression row; an
+audience's rules are validated before saving (see audiences/rules.py).
+Writes that matter live in services.py (and erasure.py).
 """
 
 from django.conf import settings
@@ -37,6 +38,7 @@ class Contact(models.Model):
         USER_PREFERENCES = "user_preferences", "User preferences"
         ADMIN = "admin", "Admin"
         IMPORT = "import", "Import"
+        ERASURE = "erasure", "Erasure (the contact was erased)"
 
     phone = models.CharField(max_length=20, unique=True, help_text="E.164, e.g. +14155550123")
     name = models.CharField(max_length=200, blank=True)
@@ -85,6 +87,31 @@ class Contact(models.Model):
                 raise ValidationError({"phone": str(exc)}) from exc
         if self.name and not self.first_name:
             self.first_name = derive_first_name(self.name)
+
+
+class Suppression(models.Model):
+    """An opted-out phone number (Promise 8, docs/architecture.md): the send batch never claims it.
+
+    The opt-out belongs to the number, not to a Contact row: it survives the
+    contact's phone being edited, the contact being erased and the number being
+    imported again. Contact.subscription follows it for display and audiences
+    (audiences/services.py keeps both in the same transaction). Only an
+    explicit opt-in deletes the row: START, a `resume` preference, or an
+    operator's logged resubscribe action; an import never does.
+    """
+
+    phone = models.CharField(max_length=20, unique=True, help_text="E.164, e.g. +14155550123")
+    reason = models.CharField(max_length=20, choices=Contact.SubscriptionReason.choices)
+    source = models.CharField(
+        max_length=200, blank=True, help_text="Where the opt-out came from: webhook, send batch, an operator, a file."
+    )
+    suppressed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-suppressed_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.phone} ({self.reason})"
 
 
 def derive_first_name(name: str) -> str:

@@ -1,76 +1,170 @@
-"""Writes on contacts: opt-out and opt-in (the webhook and the admin call these), CSV import.
+"""Writes on contacts: opt-out and opt-in (the webhook and the admin call these), edits, CSV import.
 
-Each state change is one conditional UPDATE that names the state it moves
-from, so calling twice changes nothing the second time and the return value
-says whether this call changed anything.
+An opt-out is a fact about a phone number: a Suppression row, written by every
+opt-out path, checked by the send batch at claim time (Promise 8,
+docs/architecture.md). Contact.subscription follows it in the same
+transaction. Each state change is one conditional UPDATE that names the state
+it moves from, so calling twice changes nothing the second time and the
+return value says whether this call changed anything.
 """
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 
 from audiences.bulk import contacts_bulk_write
 from audiences.imports import InvalidRow, parse_contacts_csv
-from audiences.models import Contact, Tag, default_language, derive_first_name
+from audiences.models import Contact, Suppression, Tag, default_language, derive_first_name
 from audiences.phones import normalize_phone
 
+logger = logging.getLogger(__name__)
+
 Subscription = Contact.Subscription
+Reason = Contact.SubscriptionReason
+# The explicit opt-ins that may lift a suppression (Promise 8): START, a
+# `resume` preference, an operator's logged action. An import never does.
+OPT_IN_REASONS = frozenset({Reason.KEYWORD, Reason.USER_PREFERENCES, Reason.ADMIN})
+# Who records an opt-out, when the caller does not say.
+DEFAULT_SOURCE = {
+    Reason.KEYWORD: "whatsapp: inbound keyword",
+    Reason.USER_PREFERENCES: "whatsapp: user_preferences",
+    Reason.API_ERROR_131050: "whatsapp: error 131050",
+    Reason.ADMIN: "admin",
+    Reason.IMPORT: "import",
+    Reason.ERASURE: "erasure",
+}
 
 
 def _check_reason(reason: str) -> str:
-    if reason not in Contact.SubscriptionReason.values:
-        raise ValueError(f"unknown subscription reason {reason!r}; use one of {Contact.SubscriptionReason.values}")
+    if reason not in Reason.values:
+        raise ValueError(f"unknown subscription reason {reason!r}; use one of {Reason.values}")
     return reason
 
 
-def contact_unsubscribe(*, phone: str, reason: str, at: datetime) -> bool:
-    """subscribed -> unsubscribed, recording when and why. True only if this call changed it.
+def _check_opt_in(reason: str) -> str:
+    if _check_reason(reason) not in OPT_IN_REASONS:
+        raise ValueError(f"{reason!r} is not an explicit opt-in; only {sorted(OPT_IN_REASONS)} lift a suppression")
+    return reason
 
-    An unknown phone is created unsubscribed: the opt-out is remembered, so a
-    later import cannot bring the number back in (imports never resubscribe).
+
+def suppress_contacts(contacts: QuerySet[Contact], *, reason: str, at: datetime, source: str) -> int:
+    """Add the contacts' phones to the suppression list in one INSERT ... SELECT; returns how many were new.
+
+    A phone already suppressed keeps its row: the first opt-out's time and reason stand.
+    """
+    ids_sql, ids_params = contacts.order_by().values("pk").query.sql_with_params()
+    qn = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {qn(Suppression._meta.db_table)} (phone, reason, source, suppressed_at) "  # noqa: S608 (names from the models, values as parameters)
+            f"SELECT c.phone, %s, %s, %s FROM {qn(Contact._meta.db_table)} c WHERE c.id IN ({ids_sql}) "
+            "ON CONFLICT (phone) DO NOTHING",
+            [reason, source[:200], connection.ops.adapt_datetimefield_value(at), *ids_params],
+        )
+        return cursor.rowcount
+
+
+def contacts_follow_suppression(contacts: QuerySet[Contact], *, at: datetime, lift: bool = False) -> int:
+    """Make Contact.subscription say what the suppression list says of each contact's phone; returns rows changed.
+
+    Subscribed contacts of a suppressed phone become unsubscribed with the
+    suppression's reason and time. With `lift` (a phone edited to a number
+    that never opted out), unsubscribed contacts of an unsuppressed phone
+    become subscribed, recorded as the operator's change at `at`.
+    """
+    of_phone = Suppression.objects.filter(phone=OuterRef("phone"))
+    rows = Contact.objects.filter(pk__in=contacts.order_by().values("pk"))
+    changed = rows.filter(Exists(of_phone), subscription=Subscription.SUBSCRIBED).update(
+        subscription=Subscription.UNSUBSCRIBED,
+        subscription_reason=Subquery(of_phone.values("reason")[:1]),
+        subscription_changed_at=Subquery(of_phone.values("suppressed_at")[:1]),
+        updated_at=at,
+    )
+    if lift:
+        changed += rows.filter(~Exists(of_phone), subscription=Subscription.UNSUBSCRIBED).update(
+            subscription=Subscription.SUBSCRIBED,
+            subscription_reason=Reason.ADMIN,
+            subscription_changed_at=at,
+            updated_at=at,
+        )
+    return changed
+
+
+def contact_unsubscribe(*, phone: str, reason: str, at: datetime, source: str = "") -> bool:
+    """Suppress the phone and unsubscribe its contact, recording when and why. True only if this call changed either.
+
+    The suppression is what the send batch checks (Promise 8); the contact's
+    subscription follows it in the same transaction. An unknown phone that was
+    not suppressed yet is also created as an unsubscribed contact, so the
+    operator sees the opt-out in the contact list; an already suppressed one
+    (an erased contact's number, say) is not brought back.
     """
     phone = normalize_phone(phone)
     _check_reason(reason)
-    changed = Contact.objects.filter(phone=phone, subscription=Subscription.SUBSCRIBED).update(
-        subscription=Subscription.UNSUBSCRIBED, subscription_changed_at=at, subscription_reason=reason, updated_at=at
-    )
-    if changed:
-        return True
-    try:
-        with transaction.atomic():
-            _, created = Contact.objects.get_or_create(
-                phone=phone,
-                defaults={
-                    "subscription": Subscription.UNSUBSCRIBED,
-                    "subscription_changed_at": at,
-                    "subscription_reason": reason,
-                },
-            )
-    except IntegrityError:  # created concurrently by someone else
-        return contact_unsubscribe(phone=phone, reason=reason, at=at)
-    return created
+    source = source or DEFAULT_SOURCE.get(reason, "")
+    with transaction.atomic():
+        changed = Contact.objects.filter(phone=phone, subscription=Subscription.SUBSCRIBED).update(
+            subscription=Subscription.UNSUBSCRIBED,
+            subscription_changed_at=at,
+            subscription_reason=reason,
+            updated_at=at,
+        )
+        _, suppressed = Suppression.objects.get_or_create(
+            phone=phone, defaults={"reason": reason, "source": source[:200], "suppressed_at": at}
+        )
+        if changed or not suppressed:
+            return bool(changed or suppressed)
+        try:
+            with transaction.atomic():
+                Contact.objects.get_or_create(
+                    phone=phone,
+                    defaults={
+                        "subscription": Subscription.UNSUBSCRIBED,
+                        "subscription_changed_at": at,
+                        "subscription_reason": reason,
+                    },
+                )
+        except IntegrityError:  # created concurrently by someone else (an import)
+            contacts_follow_suppression(Contact.objects.filter(phone=phone), at=at)
+    return True
 
 
 def contact_resubscribe(*, phone: str, reason: str, at: datetime) -> bool:
-    """unsubscribed -> subscribed, recording when and why. True only if this call changed it.
+    """An explicit opt-in: lift the phone's suppression, resubscribe its contact. True only if this call changed either.
 
-    An unknown phone is not created: contacts come from the operator's base.
+    `reason` must be an explicit opt-in (START, a resume preference, an
+    operator's action): an import is refused. An unknown phone is not created:
+    contacts come from the operator's base.
     """
     phone = normalize_phone(phone)
-    _check_reason(reason)
-    changed = Contact.objects.filter(phone=phone, subscription=Subscription.UNSUBSCRIBED).update(
-        subscription=Subscription.SUBSCRIBED, subscription_changed_at=at, subscription_reason=reason, updated_at=at
-    )
-    return bool(changed)
+    _check_opt_in(reason)
+    with transaction.atomic():
+        changed = Contact.objects.filter(phone=phone, subscription=Subscription.UNSUBSCRIBED).update(
+            subscription=Subscription.SUBSCRIBED, subscription_changed_at=at, subscription_reason=reason, updated_at=at
+        )
+        lifted, _ = Suppression.objects.filter(phone=phone).delete()
+    if lifted:
+        logger.info("suppression of %s lifted (%s)", phone, reason)
+    return bool(changed or lifted)
 
 
-def contacts_set_subscription(*, contacts: QuerySet[Contact], subscribed: bool, reason: str, at: datetime) -> list[int]:
-    """The admin's bulk version: move those of `contacts` in the other state; return the ids this call changed."""
-    _check_reason(reason)
-    target, source = (
+def contacts_set_subscription(
+    *, contacts: QuerySet[Contact], subscribed: bool, reason: str, at: datetime, source: str = ""
+) -> list[int]:
+    """The admin's bulk version: move those of `contacts` in the other state; return the ids this call changed.
+
+    Unsubscribing suppresses every selected phone; resubscribing (an explicit
+    opt-in: the caller logs it) lifts their suppressions.
+    """
+    if subscribed:
+        _check_opt_in(reason)
+    else:
+        _check_reason(reason)
+    target, source_state = (
         (Subscription.SUBSCRIBED, Subscription.UNSUBSCRIBED)
         if subscribed
         else (Subscription.UNSUBSCRIBED, Subscription.SUBSCRIBED)
@@ -78,12 +172,90 @@ def contacts_set_subscription(*, contacts: QuerySet[Contact], subscribed: bool, 
     with transaction.atomic():
         # Through a pk subquery: the admin's queryset may carry DISTINCT or
         # joins that FOR UPDATE refuses.
-        rows = Contact.objects.filter(pk__in=contacts.order_by().values("pk"), subscription=source)
+        selected = Contact.objects.filter(pk__in=contacts.order_by().values("pk"))
+        rows = selected.filter(subscription=source_state)
         changed = list(rows.select_for_update().values_list("pk", flat=True))
-        Contact.objects.filter(pk__in=changed, subscription=source).update(
+        Contact.objects.filter(pk__in=changed, subscription=source_state).update(
             subscription=target, subscription_changed_at=at, subscription_reason=reason, updated_at=at
         )
+        if subscribed:
+            Suppression.objects.filter(phone__in=selected.values("phone")).delete()
+        else:
+            suppress_contacts(selected, reason=reason, at=at, source=source or DEFAULT_SOURCE.get(reason, ""))
     return changed
+
+
+@dataclass
+class ContactSaved:
+    moved: int = 0  # unsent recipients now addressed to the new phone
+    cancelled: int = 0  # unsent recipients cancelled: their campaign already had the new phone
+    followed: bool = False  # the subscription changed to follow the phone's suppression
+
+
+def contact_save(*, contact: Contact, now: datetime) -> ContactSaved:
+    """Save an operator's edit of a contact (the admin's form); the subscription follows the phone's suppression.
+
+    A new contact whose phone is suppressed is saved unsubscribed. A changed
+    phone (Promise 8, docs/architecture.md) moves the contact's pending
+    recipients to the new phone, so a campaign never messages the old number,
+    which may now be someone else's or have opted out since; where the
+    campaign already has the new phone (or its erased hash) the old row is
+    cancelled instead, as one phone is never messaged twice per campaign.
+    Queued rows may be in flight and keep their phone; sent rows keep it as
+    the record of where the message went. The contact then follows the new
+    phone's suppression: unsubscribed if that number opted out, subscribed if
+    it never did (an opt-out belongs to the number). The subscription columns
+    are never written from the form's copy, so an opt-out arriving meanwhile stands.
+    """
+    keep = {"id", "subscription", "subscription_changed_at", "subscription_reason", "last_inbound_at", "tag_ids"}
+    with transaction.atomic():
+        if contact.pk is None:
+            contact.save()
+            followed = contacts_follow_suppression(Contact.objects.filter(pk=contact.pk), at=now)
+            result = ContactSaved(followed=bool(followed))
+        else:
+            old_phone = Contact.objects.select_for_update().values_list("phone", flat=True).get(pk=contact.pk)
+            contact.save(
+                update_fields=[f.name for f in Contact._meta.concrete_fields if f.name not in keep | {"created_at"}]
+            )
+            result = ContactSaved()
+            if old_phone != contact.phone:
+                result = _recipients_follow_phone(contact_id=contact.pk, new_phone=contact.phone)
+                followed = contacts_follow_suppression(Contact.objects.filter(pk=contact.pk), at=now, lift=True)
+                result.followed = bool(followed)
+                logger.info(
+                    "contact %s: phone changed; %d unsent recipient(s) moved, %d cancelled",
+                    contact.pk,
+                    result.moved,
+                    result.cancelled,
+                )
+    fresh = Contact.objects.filter(pk=contact.pk).values(*sorted(keep - {"id", "tag_ids"}), "updated_at").get()
+    for name, value in fresh.items():
+        setattr(contact, name, value)
+    return result
+
+
+def _recipients_follow_phone(*, contact_id: int, new_phone: str) -> ContactSaved:
+    from audiences.erasure import erased_phone
+    from campaigns import lifecycle
+    from campaigns.models import Recipient
+
+    R = Recipient.Status
+    pending = Recipient.objects.filter(contact_id=contact_id, status=R.PENDING).exclude(phone=new_phone)
+    taken = Recipient.objects.filter(
+        campaign_id=OuterRef("campaign_id"), phone__in=[new_phone, erased_phone(new_phone)]
+    )
+    # A row claimed meanwhile is queued, no longer pending: the UPDATE leaves it.
+    moved = Recipient.objects.filter(pk__in=pending.exclude(Exists(taken)).values("pk"), status=R.PENDING).update(
+        phone=new_phone
+    )
+    cancelled = 0
+    left: dict[int, list[int]] = {}
+    for campaign_id, pk in pending.values_list("campaign_id", "pk"):
+        left.setdefault(campaign_id, []).append(pk)
+    for campaign_id, pks in sorted(left.items()):
+        cancelled += lifecycle.recipients_move(campaign_id=campaign_id, ids=pks, old=R.PENDING, new=R.CANCELLED)
+    return ContactSaved(moved=moved, cancelled=cancelled)
 
 
 def contact_record_inbound(*, phone: str, at: datetime) -> bool:
@@ -120,10 +292,12 @@ def contacts_import(
 ) -> ImportResult:
     """Import a contacts CSV in bulk (Promise 7: bad rows reported by line, good rows imported).
 
-    New phones are created (subscribed unless the file says no); existing ones
-    are left alone, or with `update` get the file's name, language, attributes
-    (merged) and tags (added). An import never resubscribes anyone: it can
-    only move subscribed -> unsubscribed, and only with `update`. Everything
+    New phones are created (subscribed unless the file says no or the phone is
+    suppressed: Promise 8); existing ones are left alone, or with `update` get
+    the file's name, language, attributes (merged) and tags (added). An import
+    never resubscribes anyone nor lifts a suppression. An opt-out in the file
+    is recorded with or without `update`: the number joins the suppression
+    list and its contact is unsubscribed (counted as updated). Everything
     is one transaction; `dry_run` rolls it back and returns the same counts,
     which is what the admin's preview shows. Raises ImportFileError when the
     file as a whole is unusable. On PostgreSQL each contact row is written
@@ -162,6 +336,23 @@ def _import_batch(batch, tag_ids, extra_tags, update, now, result) -> None:
         )
     }
     new = [r for r in batch if r.phone not in existing]
+    # The file's opt-outs join the suppression list first; then every phone of
+    # the batch that is suppressed (now or by an earlier opt-out) comes in or
+    # stays unsubscribed, whatever the file says.
+    Suppression.objects.bulk_create(
+        [
+            Suppression(phone=r.phone, reason=Reason.IMPORT, source=DEFAULT_SOURCE[Reason.IMPORT], suppressed_at=now)
+            for r in batch
+            if r.subscribed is False
+        ],
+        ignore_conflicts=True,
+    )
+    suppressed = {
+        phone: (reason, at)
+        for phone, reason, at in Suppression.objects.filter(phone__in=phones).values_list(
+            "phone", "reason", "suppressed_at"
+        )
+    }
     # A phone created meanwhile (by the webhook) is left as it is.
     contacts_bulk_write(
         [
@@ -171,9 +362,9 @@ def _import_batch(batch, tag_ids, extra_tags, update, now, result) -> None:
                 first_name=r.first_name or derive_first_name(r.name),
                 language=r.language or default_language(),
                 attributes=r.attributes,
-                subscription=Subscription.UNSUBSCRIBED if r.subscribed is False else Subscription.SUBSCRIBED,
-                subscription_changed_at=now,
-                subscription_reason=Contact.SubscriptionReason.IMPORT,
+                subscription=Subscription.UNSUBSCRIBED if r.phone in suppressed else Subscription.SUBSCRIBED,
+                subscription_changed_at=suppressed[r.phone][1] if r.phone in suppressed else now,
+                subscription_reason=suppressed[r.phone][0] if r.phone in suppressed else Reason.IMPORT,
                 tag_ids=sorted({tag_ids[t] for t in r.tags | extra_tags}) if arrays else [],
                 created_at=now,
                 updated_at=now,
@@ -185,14 +376,22 @@ def _import_batch(batch, tag_ids, extra_tags, update, now, result) -> None:
     wanted_links: dict[str, set[str]] = {r.phone: r.tags | extra_tags for r in new}
 
     if not update:
-        result.unchanged += len(batch) - len(new)
+        opting_out = [
+            existing[r.phone]["id"]
+            for r in batch
+            if r.phone in existing
+            and r.subscribed is False
+            and existing[r.phone]["subscription"] == Subscription.SUBSCRIBED
+        ]
+        result.updated += len(opting_out)
+        result.unchanged += len(batch) - len(new) - len(opting_out)
     else:
         current_tags: dict[int, set[int]] = {}
         for contact_id, tag_id in Links.objects.filter(contact_id__in=[e["id"] for e in existing.values()]).values_list(
             "contact_id", "tag_id"
         ):
             current_tags.setdefault(contact_id, set()).add(tag_id)
-        changed, unsubscribe = [], []
+        changed = []
         for r in batch:
             old = existing.get(r.phone)
             if old is None:
@@ -214,8 +413,6 @@ def _import_batch(batch, tag_ids, extra_tags, update, now, result) -> None:
                 array = sorted(current | new_tag_ids) if arrays else []
                 changed.append(Contact(phone=r.phone, tag_ids=array, created_at=now, updated_at=now, **values))
                 wanted_links[r.phone] = tags
-                if opts_out:
-                    unsubscribe.append(old["id"])
             else:
                 result.unchanged += 1
         # INSERT ... ON CONFLICT (phone) DO UPDATE of the listed fields only:
@@ -225,12 +422,9 @@ def _import_batch(batch, tag_ids, extra_tags, update, now, result) -> None:
             update_fields=["name", "first_name", "language", "attributes", "updated_at"]
             + (["tag_ids"] if arrays else []),
         )
-        if unsubscribe:
-            Contact.objects.filter(pk__in=unsubscribe, subscription=Subscription.SUBSCRIBED).update(
-                subscription=Subscription.UNSUBSCRIBED,
-                subscription_changed_at=now,
-                subscription_reason=Contact.SubscriptionReason.IMPORT,
-            )
+
+    # The existing contacts of a suppressed phone (the file's opt-outs among them) follow it.
+    contacts_follow_suppression(Contact.objects.filter(phone__in=phones), at=now)
 
     wanted_links = {phone: tags for phone, tags in wanted_links.items() if tags}
     if wanted_links:

@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import DataError, IntegrityError, close_old_connections, connection, connections, transaction
-from django.db.models import Exists, Min, OuterRef, Q
+from django.db.models import Exists, F, Min, OuterRef, Q
 from django.utils import timezone
 
-from audiences.models import Contact
+from audiences.models import Contact, Suppression
 from campaigns import lifecycle, states
 from campaigns.clock import as_utc
 from campaigns.leases import Lease, recipients_dispatch, recipients_expire_leases, recipients_undispatch
@@ -138,12 +138,22 @@ def _campaigns_expire_ended(*, now: dt.datetime) -> None:
 
 
 def _recipients_skip_unsubscribed() -> int:
+    """pending -> skipped where the row's own phone is suppressed, or its contact unsubscribed, erased or renumbered.
+
+    The claim (`_due`) already leaves these out (Promises 3 and 8,
+    docs/architecture.md); skipping them lets the campaign complete. An
+    erased contact's rows are cancelled by the erasure, a renumbered one's
+    pending rows follow the new number (audiences.services.contact_save);
+    what an operator's retry or resend brings back to pending afterwards has
+    no one to send to.
+    """
     skipped = 0
+    suppressed = Exists(Suppression.objects.filter(phone=OuterRef("phone")))
+    moved_on = Q(contact__isnull=False) & ~Q(contact__phone=F("phone"))
+    gone = Q(contact__isnull=True) | Q(contact__subscription=Contact.Subscription.UNSUBSCRIBED) | suppressed | moved_on
     for campaign_id in Campaign.objects.filter(status=C.RUNNING).values_list("id", flat=True):
         ids = list(
-            Recipient.objects.filter(
-                campaign_id=campaign_id, status=R.PENDING, contact__subscription=Contact.Subscription.UNSUBSCRIBED
-            ).values_list("id", flat=True)
+            Recipient.objects.filter(gone, campaign_id=campaign_id, status=R.PENDING).values_list("id", flat=True)
         )
         if ids:
             skipped += lifecycle.recipients_move(campaign_id=campaign_id, ids=ids, old=R.PENDING, new=R.SKIPPED)
@@ -160,11 +170,22 @@ def _round_size() -> int:
 
 
 def _due(campaign_id: int, now: dt.datetime):
-    """Pending, due, contact still subscribed, in send order. Never filtered by estimated_send_date."""
+    """Pending, due, own phone not suppressed, contact still subscribed and still at that phone, in send order.
+
+    The suppression is tested on the row's own phone (Promise 8,
+    docs/architecture.md): only the row's phone is what gets messaged. The
+    contact's subscription stays as a second guard, and a row whose contact
+    has another number now (a failed row retried after a phone edit) is not
+    sent to the old one. Never filtered by estimated_send_date.
+    """
     return (
         Recipient.objects.filter(
-            campaign_id=campaign_id, status=R.PENDING, contact__subscription=Contact.Subscription.SUBSCRIBED
+            campaign_id=campaign_id,
+            status=R.PENDING,
+            contact__subscription=Contact.Subscription.SUBSCRIBED,
+            contact__phone=F("phone"),
         )
+        .exclude(Exists(Suppression.objects.filter(phone=OuterRef("phone"))))
         .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
         .order_by("position")
     )
@@ -550,8 +571,11 @@ def _continuation(*, now: dt.datetime, usage) -> dt.datetime | None:
         return None
     running = Campaign.objects.filter(status=C.RUNNING, start_at__lte=now).values_list("id", flat=True)
     waiting = Recipient.objects.filter(
-        campaign_id__in=list(running), status=R.PENDING, contact__subscription=Contact.Subscription.SUBSCRIBED
-    )
+        campaign_id__in=list(running),
+        status=R.PENDING,
+        contact__subscription=Contact.Subscription.SUBSCRIBED,
+        contact__phone=F("phone"),
+    ).exclude(Exists(Suppression.objects.filter(phone=OuterRef("phone"))))
     frees_at = None
     if usage.left_in_window <= 0:
         due = waiting.filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))[: usage.left_today].count()

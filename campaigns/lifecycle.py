@@ -43,8 +43,9 @@ RANK = {
 # recipients_advance and the precedence above instead.
 MOVES: dict[str, frozenset[str]] = {
     S.PENDING: frozenset({S.QUEUED, S.SKIPPED, S.CANCELLED}),  # claim; unsubscribed; ended, cancelled, erased
-    # refused: retry later or paused campaign / refused for good / no answer; never handed to the network
-    S.QUEUED: frozenset({S.PENDING, S.FAILED, S.UNKNOWN}),
+    # refused: retry later or paused campaign / refused for good / no answer; never handed to the network;
+    # its contact erased (a batch dispatches only queued rows, so it is never sent from then on)
+    S.QUEUED: frozenset({S.PENDING, S.FAILED, S.UNKNOWN, S.CANCELLED}),
     S.FAILED: frozenset({S.PENDING}),  # "retry failed", when a resend can fix it
     S.UNKNOWN: frozenset({S.PENDING}),  # "resend unknown", the operator's explicit choice
     S.SKIPPED: frozenset(),

@@ -87,8 +87,17 @@ class Recipient(models.Model):
         UNKNOWN = "unknown"
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="recipients")
-    contact = models.ForeignKey("audiences.Contact", on_delete=models.CASCADE, related_name="campaign_recipients")
-    phone = models.CharField(max_length=20)
+    # An erased contact leaves its rows behind (Promise 11, docs/architecture.md):
+    # counters must still equal a recount, and the campaign must remember whom
+    # it messaged. audiences/erasure.py anonymises them; SET_NULL only catches a
+    # delete that bypassed it.
+    contact = models.ForeignKey(
+        "audiences.Contact", on_delete=models.SET_NULL, null=True, blank=True, related_name="campaign_recipients"
+    )
+    # E.164, or for an erased contact "#" + 64 hex digits: a keyed hash of the
+    # number (audiences.erasure.erased_phone), so one phone is still never
+    # messaged twice by a campaign.
+    phone = models.CharField(max_length=65)
     position = models.PositiveIntegerField(default=0)
     estimated_send_date = models.DateField(null=True, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)

@@ -17,7 +17,8 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Count, Max
 
-from audiences.models import Contact
+from audiences.erasure import erased_phone, erased_phone_sql
+from audiences.models import Contact, Suppression
 from audiences.selectors import audience_contacts
 from campaigns import lifecycle, states
 from campaigns.batch import BatchResult, batch_send
@@ -211,6 +212,15 @@ def _materialise_sql(campaign, contacts, next_position, base_day, ahead, share, 
     """
     audience_sql, audience_params = contacts.query.sql_with_params()
     table = Recipient._meta.db_table
+    erased_sql, erased_params = "", []
+    if _has_erased(campaign):
+        # An erased contact's row keeps a keyed hash of its number (Promise 11,
+        # docs/architecture.md): that number, imported again, is still in the
+        # campaign. Hashing every audience phone costs about a second per
+        # million, so only for a campaign that has such rows.
+        hashed, key = erased_phone_sql("s.phone")
+        erased_sql = f"AND NOT EXISTS (SELECT 1 FROM {table} e WHERE e.campaign_id = %s AND e.phone = {hashed})"  # noqa: S608
+        erased_params = [campaign.pk, *key]
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE TEMPORARY TABLE {NEW_RECIPIENTS} (id bigint, phone text, k bigint) ON COMMIT DROP")
         cursor.execute(
@@ -219,8 +229,9 @@ def _materialise_sql(campaign, contacts, next_position, base_day, ahead, share, 
             SELECT s.id, s.phone, row_number() OVER (ORDER BY s.id) - 1
             FROM ({audience_sql}) s
             WHERE NOT EXISTS (SELECT 1 FROM {table} r WHERE r.campaign_id = %s AND r.phone = s.phone)
+            {erased_sql}
             """,  # noqa: S608 (the audience's own compiled SQL and the model's table, values as parameters)
-            [*audience_params, campaign.pk],
+            [*audience_params, campaign.pk, *erased_params],
         )
         total = cursor.rowcount
         cursor.execute(f"CREATE INDEX ON {NEW_RECIPIENTS} (k)")
@@ -247,16 +258,27 @@ def _materialise_sql(campaign, contacts, next_position, base_day, ahead, share, 
 
 
 def _materialise_orm(campaign, contacts, next_position, base_day, ahead, share, report: Progress) -> int:
-    """Other databases (SQLite): bulk_create in batches, phones already present skipped; progress per batch."""
+    """Other databases (SQLite): bulk_create in batches, phones already present skipped; progress per batch.
+
+    A phone whose erased hash is in the campaign counts as present, as in `_materialise_sql`.
+    """
     present = Recipient.objects.filter(campaign_id=campaign.pk).values("phone")
-    total = contacts.exclude(phone__in=present).count()
     existing = set(present.values_list("phone", flat=True))
+    erased = _has_erased(campaign)
+
+    def known(phone: str) -> bool:
+        return phone in existing or (erased and erased_phone(phone) in existing)
+
+    if erased:
+        total = sum(1 for phone in contacts.values_list("phone", flat=True).iterator() if not known(phone))
+    else:
+        total = contacts.exclude(phone__in=present).count()
     before = len(existing)
     report(0, total)
     batch: list[Recipient] = []
     k = 0
     for row in contacts.order_by("id").iterator(chunk_size=SQLITE_BATCH):
-        if row["phone"] in existing:
+        if known(row["phone"]):
             continue
         existing.add(row["phone"])
         batch.append(
@@ -277,6 +299,11 @@ def _materialise_orm(campaign, contacts, next_position, base_day, ahead, share, 
         Recipient.objects.bulk_create(batch, ignore_conflicts=True)
         report(min(k, total), total)
     return Recipient.objects.filter(campaign_id=campaign.pk).count() - before
+
+
+def _has_erased(campaign: Campaign) -> bool:
+    """Whether the campaign has rows of erased contacts (their contact link is gone; the FK's index finds them)."""
+    return Recipient.objects.filter(campaign_id=campaign.pk, contact__isnull=True).exists()
 
 
 # --- Lifecycle ----------------------------------------------------------------
@@ -457,7 +484,8 @@ def campaign_send_test(*, campaign: Campaign, phone: str, now: dt.datetime) -> s
     except InvalidPhoneNumber as exc:
         raise TestSendError(str(exc)) from exc
     contact = Contact.objects.filter(phone=phone).first()
-    if contact is not None and not contact.is_subscribed:
+    # The number's own opt-out decides (Promise 8), whether or not a contact has it.
+    if Suppression.objects.filter(phone=phone).exists() or (contact is not None and not contact.is_subscribed):
         raise TestSendError(f"{phone} has unsubscribed: no message is sent to it.")
     with transaction.atomic():
         quota_lock()

@@ -4,7 +4,7 @@ import datetime
 
 import factory
 
-from audiences.models import Audience, Contact, Tag
+from audiences.models import Audience, Contact, Suppression, Tag
 
 
 class TagFactory(factory.django.DjangoModelFactory):
@@ -41,6 +41,18 @@ class ContactFactory(factory.django.DjangoModelFactory):
     def tags(self, create, extracted, **kwargs):
         if create and extracted:
             self.tags.add(*[TagFactory(name=t) if isinstance(t, str) else t for t in extracted])
+
+    @factory.post_generation
+    def suppressed(self, create, extracted, **kwargs):
+        """An unsubscribed contact's phone is on the suppression list, as the services keep it."""
+        if create and self.subscription == Contact.Subscription.UNSUBSCRIBED:
+            Suppression.objects.get_or_create(
+                phone=self.phone,
+                defaults={
+                    "reason": self.subscription_reason or Contact.SubscriptionReason.KEYWORD,
+                    "suppressed_at": self.subscription_changed_at or datetime.datetime.now(datetime.UTC),
+                },
+            )
 
 
 class AudienceFactory(factory.django.DjangoModelFactory):

@@ -12,7 +12,7 @@ def queued_rows_may_be_in_flight(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("campaigns", "0008_recipient_attempts_backfill"),
+        ("campaigns", "0009_recipient_outlives_contact"),
     ]
 
     operations = [
