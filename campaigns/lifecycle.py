@@ -282,9 +282,12 @@ def _count_moves(rows: list[dict]) -> None:
             continue
         for name, delta in counter_deltas(old, new).items():
             deltas[campaign_id][name] += delta
-            if name in DAY_COUNTERS and delta > 0 and row[f"seen_{name}_at"] is not None:
-                # On the day of the status that made the entry (a row may carry an older time already).
-                days[campaign_id, local_day(row[f"seen_{name}_at"])][name] += 1
+            if name not in DAY_COUNTERS or delta < 0 or row[f"seen_{name}_at"] is None:
+                continue
+            if name == "sent" and old == S.FAILED and row["sent_at"] is not None:
+                continue  # failed, then delivered after all: its day entry was made when it was sent
+            # On the day of the status that made the entry (a row may carry an older time already).
+            days[campaign_id, local_day(row[f"seen_{name}_at"])][name] += 1
         if old == S.FAILED and row["failed_at"] is not None:
             # The row no longer counts as failed on its failure's day (what campaign_days_rebuild would recount).
             days[campaign_id, local_day(row["failed_at"])]["failed"] -= 1
@@ -393,8 +396,8 @@ upd AS (
     FROM decided d WHERE r.id = d.id AND d.changed
     RETURNING r.id
 )
-SELECT id, campaign_id, status, new_status, failed_at, seen_sent_at, seen_delivered_at, seen_read_at, seen_failed_at,
-       clamped, late_failure, changed, ords
+SELECT id, campaign_id, status, new_status, sent_at, failed_at,
+       seen_sent_at, seen_delivered_at, seen_read_at, seen_failed_at, clamped, late_failure, changed, ords
 FROM decided ORDER BY id
 """
 
