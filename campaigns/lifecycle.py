@@ -273,24 +273,29 @@ def recipients_advance_statuses(*, updates: list[StatusUpdate]) -> list[StatusOu
 
 
 def _count_moves(rows: list[dict]) -> None:
-    """Counter deltas per campaign, and day rows: an entry counts on its status's day; a failure undone, on its own."""
+    """Counter deltas per campaign for rows whose status moved; day rows for rows whose times changed.
+
+    A day row counts the recipients whose sent/delivered/read/failed time
+    falls on that day (what campaign_days_rebuild recounts), so it follows the
+    columns, not the moves: a batch folds a row's statuses into one move (sent
+    then failed is one move to failed, yet the row was sent that day), an
+    earlier time moves the row to an earlier day, and a row that leaves failed
+    for delivered no longer counts as failed.
+    """
     deltas: dict[int, Counter] = defaultdict(Counter)
     days: dict[tuple[int, dt.date], Counter] = defaultdict(Counter)
     for row in rows:
-        old, new, campaign_id = row["status"], row["new_status"], row["campaign_id"]
-        if old == new:
-            continue
-        for name, delta in counter_deltas(old, new).items():
-            deltas[campaign_id][name] += delta
-            if name not in DAY_COUNTERS or delta < 0 or row[f"seen_{name}_at"] is None:
-                continue
-            if name == "sent" and old == S.FAILED and row["sent_at"] is not None:
-                continue  # failed, then delivered after all: its day entry was made when it was sent
-            # On the day of the status that made the entry (a row may carry an older time already).
-            days[campaign_id, local_day(row[f"seen_{name}_at"])][name] += 1
-        if old == S.FAILED and row["failed_at"] is not None:
-            # The row no longer counts as failed on its failure's day (what campaign_days_rebuild would recount).
-            days[campaign_id, local_day(row["failed_at"])]["failed"] -= 1
+        campaign_id = row["campaign_id"]
+        if row["status"] != row["new_status"]:
+            deltas[campaign_id].update(counter_deltas(row["status"], row["new_status"]))
+        for name in DAY_COUNTERS:
+            old, new = row[f"{name}_at"], row[f"new_{name}_at"]
+            old_day, new_day = old and local_day(old), new and local_day(new)
+            if old_day != new_day:
+                if old_day:
+                    days[campaign_id, old_day][name] -= 1
+                if new_day:
+                    days[campaign_id, new_day][name] += 1
     for campaign_id in sorted(deltas):
         campaign_bump(campaign_id=campaign_id, deltas={k: v for k, v in deltas[campaign_id].items() if v})
     for (campaign_id, day), counts in sorted(days.items()):
@@ -396,8 +401,8 @@ upd AS (
     FROM decided d WHERE r.id = d.id AND d.changed
     RETURNING r.id
 )
-SELECT id, campaign_id, status, new_status, sent_at, failed_at,
-       seen_sent_at, seen_delivered_at, seen_read_at, seen_failed_at, clamped, late_failure, changed, ords
+SELECT id, campaign_id, status, new_status, sent_at, delivered_at, read_at, failed_at,
+       new_sent_at, new_delivered_at, new_read_at, new_failed_at, clamped, late_failure, changed, ords
 FROM decided ORDER BY id
 """
 
@@ -444,8 +449,9 @@ def _advance_statuses_rows(updates: list[StatusUpdate]) -> list[dict]:
     for row in locked:
         row_updates = [updates[n] for n in ords[row["id"]]]
         plan = _plan_row(row, row_updates)
-        if plan["changes"]:
-            Recipient.objects.filter(pk=row["id"], status=row["status"]).update(**plan.pop("changes"))
+        changes = plan.pop("changes")
+        if changes:
+            Recipient.objects.filter(pk=row["id"], status=row["status"]).update(**changes)
         rows.append({**row, **plan, "ords": ords[row["id"]]})
     return rows
 
@@ -464,9 +470,8 @@ def _plan_row(row: dict, updates: list[StatusUpdate]) -> dict:
     def earliest(column: str) -> dt.datetime | None:
         return min((t for t in (row[column], seen(column)) if t is not None), default=None)
 
-    seen_at = {column: seen(column) for column in _STAMPED}
     new_at = {column: earliest(column) for column in ("sent_at", "delivered_at", "read_at")}
-    seen_failed = seen_at["failed_at"]
+    seen_failed = seen("failed_at")
     if new == S.FAILED:
         new_at["failed_at"] = earliest("failed_at")
     else:
@@ -490,7 +495,7 @@ def _plan_row(row: dict, updates: list[StatusUpdate]) -> dict:
         changes.update(error_code=None, error_title="", error_details="", error_reason="")
     return {
         "new_status": new,
-        **{f"seen_{column}": value for column, value in seen_at.items()},
+        **{f"new_{column}": value for column, value in new_at.items()},
         "clamped": bool(floor and min(u.at for u in updates) < floor),
         "late_failure": seen_failed is not None and new != S.FAILED,
         "changed": bool(changes),
