@@ -289,8 +289,7 @@ def _count_moves(rows: list[dict]) -> None:
         if row["status"] != row["new_status"]:
             deltas[campaign_id].update(counter_deltas(row["status"], row["new_status"]))
         for name in DAY_COUNTERS:
-            old, new = row[f"{name}_at"], row[f"new_{name}_at"]
-            old_day, new_day = old and local_day(old), new and local_day(new)
+            old_day, new_day = row[f"{name}_day"], row[f"new_{name}_day"]
             if old_day != new_day:
                 if old_day:
                     days[campaign_id, old_day][name] -= 1
@@ -320,11 +319,15 @@ WITH ev AS (
              error_reason)
 ),
 ranks AS (SELECT * FROM unnest(%(rank_names)s::text[], %(rank_values)s::int[]) AS k(status, rank)),
-matched AS (
-    SELECT COALESCE(m.id, t.id) AS id, ev.*
+matched AS MATERIALIZED (
+    -- Scalar subqueries: one index probe per status, whatever the table's size (a join would hash the table);
+    -- the tracker's probe (by primary key only) runs when the message id found nothing.
+    SELECT COALESCE(
+               (SELECT r.id FROM {table} r WHERE r.message_id = ev.message_id),
+               (SELECT CASE WHEN r.message_id IS NULL THEN r.id END FROM {table} r WHERE r.id = ev.tracker)
+           ) AS id,
+           ev.*
     FROM ev
-    LEFT JOIN {table} m ON m.message_id = ev.message_id
-    LEFT JOIN {table} t ON m.id IS NULL AND t.id = ev.tracker AND t.message_id IS NULL
 ),
 agg AS (
     SELECT id,
@@ -401,8 +404,12 @@ upd AS (
     FROM decided d WHERE r.id = d.id AND d.changed
     RETURNING r.id
 )
-SELECT id, campaign_id, status, new_status, sent_at, delivered_at, read_at, failed_at,
-       new_sent_at, new_delivered_at, new_read_at, new_failed_at, clamped, late_failure, changed, ords
+SELECT id, campaign_id, status, new_status, clamped, late_failure, changed, ords,
+       (sent_at AT TIME ZONE %(tz)s)::date AS sent_day, (new_sent_at AT TIME ZONE %(tz)s)::date AS new_sent_day,
+       (delivered_at AT TIME ZONE %(tz)s)::date AS delivered_day,
+       (new_delivered_at AT TIME ZONE %(tz)s)::date AS new_delivered_day,
+       (read_at AT TIME ZONE %(tz)s)::date AS read_day, (new_read_at AT TIME ZONE %(tz)s)::date AS new_read_day,
+       (failed_at AT TIME ZONE %(tz)s)::date AS failed_day, (new_failed_at AT TIME ZONE %(tz)s)::date AS new_failed_day
 FROM decided ORDER BY id
 """
 
@@ -423,6 +430,7 @@ def _advance_statuses_sql(updates: list[StatusUpdate]) -> list[dict]:
         **{f"sets_{column}": _sets(column) for column in _STAMPED},
         "failed": S.FAILED,
         "queued": S.QUEUED,
+        "tz": timezone.get_current_timezone_name(),  # calendar days in TIME_ZONE, by conversion
     }
     with connection.cursor() as cursor:
         cursor.execute(_STATUSES_SQL.format(table=Recipient._meta.db_table), params)
@@ -495,12 +503,17 @@ def _plan_row(row: dict, updates: list[StatusUpdate]) -> dict:
         changes.update(error_code=None, error_title="", error_details="", error_reason="")
     return {
         "new_status": new,
-        **{f"new_{column}": value for column, value in new_at.items()},
+        **{f"{column.removesuffix('_at')}_day": _day(row[column]) for column in _STAMPED},
+        **{f"new_{column.removesuffix('_at')}_day": _day(value) for column, value in new_at.items()},
         "clamped": bool(floor and min(u.at for u in updates) < floor),
         "late_failure": seen_failed is not None and new != S.FAILED,
         "changed": bool(changes),
         "changes": changes,
     }
+
+
+def _day(moment: dt.datetime | None) -> dt.date | None:
+    return local_day(moment) if moment is not None else None
 
 
 def day_counts(recipients) -> dict[dt.date, dict[str, int]]:

@@ -189,3 +189,15 @@ def test_concurrent_batches_on_the_same_rows_neither_deadlock_nor_drift():
     assert set(Recipient.objects.filter(campaign=campaign).values_list("status", flat=True)) == {R.READ}
     assert_counters_match_recount(campaign)
     assert_days_match_rebuild(campaign)
+
+
+@pytest.mark.django_db
+def test_a_status_counts_on_its_calendar_day_in_time_zone(settings):
+    settings.TIME_ZONE = "America/Sao_Paulo"  # UTC-3: 01:30 UTC on the 3rd is still the 2nd there
+    campaign = running_campaign(1)
+    batch_send(now=START)
+    row = Recipient.objects.get(campaign=campaign)
+    late_evening = dt.datetime(2026, 3, 3, 1, 30, tzinfo=dt.UTC)
+    recipients_apply_statuses(events=[event(row, "read", minutes=int((late_evening - START).total_seconds() // 60))])
+    assert day_rows(campaign)[dt.date(2026, 3, 2)] == (1, 1, 1, 0)
+    assert_days_match_rebuild(campaign)
