@@ -460,7 +460,7 @@ def _status_update(event) -> lifecycle.StatusUpdate | None:
         }
     return lifecycle.StatusUpdate(
         message_id=message_id,
-        tracker=int(tracker) if tracker.isdigit() and len(tracker) <= TRACKER_DIGITS else None,
+        tracker=int(tracker) if tracker.isascii() and tracker.isdigit() and len(tracker) <= TRACKER_DIGITS else None,
         status=status,
         at=event.timestamp,
         error=error,

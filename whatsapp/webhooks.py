@@ -41,8 +41,8 @@ def validate_size(request: HttpRequest) -> bytes:
     only up to Content-Length (none: an empty body). A server that decodes
     chunked bodies says the input ends by itself (`wsgi.input_terminated`,
     gunicorn does): then we read it ourselves, at most one byte over the limit.
-    A chunked body on a server that cannot end it is refused (411), not read
-    as empty.
+    A chunked body on a WSGI server that cannot end it is refused (411), not
+    read as empty. Under ASGI Django holds the whole body: read up to the limit.
     """
     limit = settings.WHATSAPP_WEBHOOK_MAX_BYTES
     try:
@@ -52,9 +52,13 @@ def validate_size(request: HttpRequest) -> bytes:
     if declared > limit:
         raise WebhookValidationError(f"body of {declared} bytes is over the {limit} byte limit", status=413)
     chunked = "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
-    if not request.META.get("CONTENT_LENGTH") and request.META.get("wsgi.input_terminated"):
+    if request.META.get("CONTENT_LENGTH"):
+        body = request.body
+    elif "wsgi.input" not in request.META:
+        body = request.read(limit + 1)  # ASGI: the server handed Django the whole decoded body
+    elif request.META.get("wsgi.input_terminated"):
         body = request.META["wsgi.input"].read(limit + 1)
-    elif chunked and not request.META.get("CONTENT_LENGTH"):
+    elif chunked:
         raise WebhookValidationError("a chunked body needs a server that decodes it (gunicorn)", status=411)
     else:
         body = request.body

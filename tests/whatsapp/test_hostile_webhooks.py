@@ -218,3 +218,24 @@ def test_a_chunked_body_is_read_from_a_terminated_input_up_to_the_limit(post_web
     settings.WHATSAPP_WEBHOOK_MAX_BYTES = len(raw) - 1
     assert post_webhook(raw, **terminated, **{"wsgi.input": io.BytesIO(raw)}).status_code == 413
     assert WebhookEvent.objects.count() == 1
+
+
+def test_a_chunked_body_under_asgi_is_read_up_to_the_limit(settings, django_capture_on_commit_callbacks):
+    """Under ASGI, Django holds the whole decoded body and no Content-Length: read it, bounded."""
+    from django.core.handlers.asgi import ASGIRequest
+
+    from whatsapp.webhooks import WhatsAppWebhookView
+
+    raw = p.body(p.statuses_value(p.status("wamid.A", "sent")))
+
+    def post():
+        headers = [(b"x-hub-signature-256", p.signature(raw).encode()), (b"transfer-encoding", b"chunked")]
+        scope = {"type": "http", "method": "POST", "path": "/whatsapp/webhook/", "headers": headers,
+                 "query_string": b"", "server": ("testserver", 80), "client": ("127.0.0.1", 1)}  # fmt: skip
+        with django_capture_on_commit_callbacks(execute=True):
+            return WhatsAppWebhookView.as_view()(ASGIRequest(scope, io.BytesIO(raw)))
+
+    assert post().status_code == 200
+    assert bytes(WebhookEvent.objects.get().body) == raw
+    settings.WHATSAPP_WEBHOOK_MAX_BYTES = len(raw) - 1
+    assert post().status_code == 413
