@@ -16,6 +16,7 @@ import pytest
 from celery.signals import task_postrun
 from django.apps import apps
 from django.urls import reverse
+from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from campaigns.batch import batch_send
@@ -119,7 +120,7 @@ def test_a_body_whose_task_was_lost_is_shown_on_today_and_picked_up_by_the_sweep
 
 
 @pytest.mark.django_db
-def test_a_failed_body_is_a_warning_on_today_until_replayed(post_webhook):
+def test_a_failed_body_is_a_warning_on_today_until_replayed():
     from whatsapp.services import webhook_event_replay
 
     stored = WebhookEvent.objects.create(received_at=START, body=b"{}", status=WebhookEvent.Status.FAILED, error="x")
@@ -128,6 +129,18 @@ def test_a_failed_body_is_a_warning_on_today_until_replayed(post_webhook):
     assert alert.message.startswith("1 webhook body(ies) failed processing in the last 7 days")
     assert webhook_event_replay(webhook_event=stored) is True
     assert not [a for a in today_overview(now=START + MINUTE).alerts if "webhook" in a.message]
+
+
+@pytest.mark.django_db
+def test_the_today_page_shows_the_waiting_and_failed_webhooks(admin_client):
+    now = timezone.now()
+    WebhookEvent.objects.create(received_at=now - 2 * STUCK_AFTER, body=b"{}")
+    WebhookEvent.objects.create(received_at=now - MINUTE, body=b"{}")  # its task may still come
+    WebhookEvent.objects.create(received_at=now - MINUTE, body=b"{}", status=WebhookEvent.Status.FAILED)
+    page = admin_client.get(reverse("admin:index")).content.decode()
+    assert "1 webhook body(ies) received more than 5 minutes ago are not processed yet" in page
+    assert "1 webhook body(ies) failed processing in the last 7 days" in page
+    assert "?status__exact=received" in page and "?status__exact=failed" in page
 
 
 @pytest.mark.django_db
