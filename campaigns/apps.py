@@ -7,7 +7,8 @@ class CampaignsConfig(AppConfig):
 
     def ready(self) -> None:
         from campaigns import checks  # noqa: F401 (registers the system checks)
-        from campaigns.services import recipient_apply_status
-        from whatsapp.signals import status_received
+        from campaigns.services import recipients_apply_statuses
+        from whatsapp.signals import statuses_received
 
-        status_received.connect(recipient_apply_status, dispatch_uid="campaigns.recipient_apply_status")
+        # A body's statuses at once (one statement per batch), not one receiver call per status.
+        statuses_received.connect(recipients_apply_statuses, dispatch_uid="campaigns.recipients_apply_statuses")

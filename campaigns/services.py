@@ -7,6 +7,7 @@ in campaigns/lifecycle.py.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Callable
@@ -45,6 +46,7 @@ __all__ = [
     "campaign_send_test",
     "campaign_top_up",
     "recipient_apply_status",
+    "recipients_apply_statuses",
 ]
 
 logger = logging.getLogger(__name__)
@@ -427,42 +429,94 @@ WEBHOOK_STATUSES = {"sent": R.SENT, "delivered": R.DELIVERED, "read": R.READ, "f
 
 
 def recipient_apply_status(*, event, **kwargs) -> bool:
-    """Apply a webhook status to its recipient (by message id, else by tracker = recipient id).
+    """Apply one webhook status to its recipient; True when its status moved (see recipients_apply_statuses)."""
+    update = _status_update(event)
+    if update is None:
+        return False
+    return any(o.old != o.new for o in lifecycle.recipients_advance_statuses(updates=[update]))
 
-    Moves only forward (see campaigns/lifecycle.py), so duplicates and
-    out-of-order events change nothing; counters move in the same transaction
-    only when the row changed. Unknown message ids are logged and ignored.
+
+def recipients_apply_statuses(*, events, **kwargs) -> list[str]:
+    """Apply a webhook body's statuses to their recipients at once; returns notes for the stored WebhookEvent.
+
+    The receiver of `whatsapp.signals.statuses_received`. A status finds its
+    recipient by message id, else by tracker (our recipient id, sent as
+    biz_opaque_callback_data) while that row has no message id yet. Moves only
+    forward (campaigns/lifecycle.py), so duplicates, replays and out-of-order
+    events change nothing; counters move in the same transaction only for rows
+    that changed. Unknown message ids are counted in a note, never an error.
+    The notes say what was not taken as sent: a time before the send, a
+    failure that arrived after the delivery.
     """
+    events = list(events)
+    updates = [_status_update(event) for event in events]
+    known = [(event, update) for event, update in zip(events, updates, strict=True) if update is not None]
+    batch = _drop_ambiguous_trackers([update for _, update in known])
+    outcomes = lifecycle.recipients_advance_statuses(updates=batch)
+    notes, found = [], set()
+    for outcome in outcomes:
+        found.update(outcome.updates)
+        first = known[outcome.updates[0]][0]
+        name = f"status for {first.message_id[:80]} (recipient {outcome.recipient_id})"
+        if outcome.clamped:
+            notes.append(f"{name}: a time before the message was queued; the queued time is used")
+        if outcome.late_failure:
+            failure = next((e for e, _ in (known[n] for n in outcome.updates) if e.status == "failed"), first)
+            reason = failure.errors[0].reason if failure.errors else "no error given"
+            notes.append(f"{name}: failed after it was {outcome.new} ({reason}); kept here, not on the recipient")
+    missing = len(known) - len(found)
+    if missing:
+        logger.info("%s webhook status(es) for messages that are not ours ignored", missing)
+        notes.append(f"{missing} status(es) for message ids that match no recipient: ignored")
+    return notes
+
+
+# A tracker is our recipient id: more digits than a bigint holds match no row (and would fail the statement).
+TRACKER_DIGITS = 18
+
+
+def _status_update(event) -> lifecycle.StatusUpdate | None:
+    """The lifecycle's view of a StatusEvent (None: not a status we track). Text is bounded and NUL-free for SQL."""
     status = WEBHOOK_STATUSES.get(str(event.status).lower())
     if status is None:
-        return False
-    recipient_id = (
-        Recipient.objects.filter(message_id=event.message_id).values_list("id", flat=True).first()
-        if event.message_id
-        else None
-    )
-    if recipient_id is None and event.tracker and str(event.tracker).isdigit():
-        # A send whose answer we never got (unknown) has no message id yet: the tracker is our recipient id.
-        recipient_id = (
-            Recipient.objects.filter(pk=int(event.tracker), message_id__isnull=True)
-            .values_list("id", flat=True)
-            .first()
-        )
-    if recipient_id is None:
-        logger.info("status %s for unknown message %s ignored", event.status, event.message_id)
-        return False
+        return None
+    message_id = _text(event.message_id) or None
+    if message_id and len(message_id) > Recipient._meta.get_field("message_id").max_length:
+        message_id = None
+    tracker = str(event.tracker or "")
     error = None
     if status == R.FAILED and event.errors:
         first = event.errors[0]
         error = {
             "error_code": first.code,
-            "error_title": (first.title or "")[:255],
-            "error_details": first.details or "",
-            "error_reason": first.reason,
+            "error_title": _text(first.title)[:255],
+            "error_details": _text(first.details),
+            "error_reason": _text(first.reason),
         }
-    return lifecycle.recipient_advance(
-        recipient_id=recipient_id, status=status, at=event.timestamp, message_id=event.message_id or None, error=error
+    return lifecycle.StatusUpdate(
+        message_id=message_id,
+        tracker=int(tracker) if tracker.isascii() and tracker.isdigit() and len(tracker) <= TRACKER_DIGITS else None,
+        status=status,
+        at=event.timestamp,
+        error=error,
     )
+
+
+def _text(value) -> str:
+    """PostgreSQL text cannot hold NUL, which JSON can carry ("\\u0000"): dropped rather than fail the batch."""
+    return str(value or "").replace("\x00", "")
+
+
+def _drop_ambiguous_trackers(updates: list[lifecycle.StatusUpdate]) -> list[lifecycle.StatusUpdate]:
+    """One message id reported with two trackers cannot name both rows (ids are unique): neither is found by tracker."""
+    trackers: dict[str, set] = {}
+    for update in updates:
+        if update.message_id and update.tracker is not None:
+            trackers.setdefault(update.message_id, set()).add(update.tracker)
+    return [
+        dataclasses.replace(u, tracker=None) if u.message_id and len(trackers.get(u.message_id, ())) > 1 else u
+        for u in updates
+    ]
 
 
 # --- Test send ----------------------------------------------------------------

@@ -15,7 +15,10 @@ Alerts, each with the page where the operator acts:
 - the template of an active campaign is no longer APPROVED;
 - what the running campaigns planned up to today does not fit in what is left
   of the day's limit;
-- no enabled periodic task runs the send batch.
+- no enabled periodic task runs the send batch;
+- webhook bodies stored minutes ago and still not processed (no worker, or
+  their task was lost: statuses and opt-outs wait), and bodies whose
+  processing failed in the last days.
 """
 
 from __future__ import annotations
@@ -34,7 +37,9 @@ from campaigns.models import Campaign, CampaignDay, Recipient
 from campaigns.planning import daily_share
 from campaigns.quota import QuotaUsage, local_day, quota_usage
 from campaigns.tasks import SEND_BATCH_TASK
-from whatsapp.models import MessageTemplate
+from whatsapp.models import MessageTemplate, WebhookEvent
+from whatsapp.selectors import FAILED_REVIEW, webhook_backlog
+from whatsapp.services import STUCK_AFTER
 
 C = Campaign.Status
 ACTIVE = (C.RUNNING, C.SCHEDULED, C.PAUSED)  # the order the panel lists them in
@@ -109,7 +114,7 @@ class TodayOverview:
 
 
 def today_overview(*, now: dt.datetime) -> TodayOverview:
-    """Everything the Today panel shows at `now`, in six queries (three of them the quota's)."""
+    """Everything the Today panel shows at `now`, in seven queries (three of them the quota's)."""
     now = as_utc(now)
     quota = quota_usage(now=now)
     today = local_day(now)
@@ -131,6 +136,7 @@ def today_overview(*, now: dt.datetime) -> TodayOverview:
         *_alerts_failure_rate(active),
         *_alerts_quota_short(active, plans=plans, quota=quota),
         *_alerts_unknown(campaigns),
+        *_alerts_webhooks(now=now),
     ]
     return TodayOverview(now=now, quota=quota, campaigns=rows, schedules=schedules, alerts=alerts)
 
@@ -265,6 +271,35 @@ def _alerts_quota_short(campaigns: list[Campaign], *, plans: dict, quota: QuotaU
             "See the running campaigns",
         )
     ]
+
+
+def _alerts_webhooks(*, now: dt.datetime) -> list[Alert]:
+    backlog = webhook_backlog(now=now)
+    url = reverse("admin:whatsapp_webhookevent_changelist") + "?"
+    alerts = []
+    if backlog.stuck:
+        minutes = int(STUCK_AFTER.total_seconds() // 60)
+        alerts.append(
+            Alert(
+                "error",
+                f"{backlog.stuck} webhook body(ies) received more than {minutes} minutes ago are not processed yet: "
+                "their statuses and opt-outs wait. Check that a Celery worker and beat run; the periodic task "
+                '"Process stuck webhooks" processes them.',
+                url + urlencode({"status__exact": WebhookEvent.Status.RECEIVED}),
+                "See the waiting webhooks",
+            )
+        )
+    if backlog.failed:
+        alerts.append(
+            Alert(
+                "warning",
+                f"{backlog.failed} webhook body(ies) failed processing in the last {FAILED_REVIEW.days} days. "
+                "Read their error, fix the cause, then replay them.",
+                url + urlencode({"status__exact": WebhookEvent.Status.FAILED}),
+                "See the failed webhooks",
+            )
+        )
+    return alerts
 
 
 # --- the send batch's schedule -----------------------------------------------

@@ -10,6 +10,9 @@
   "Campaign managers" / "Campaign viewers" group (the roles' migration).
 - Markers `postgres` and `redis` skip, with the reason, where the service the
   test is about is not configured. CI's PostgreSQL pass fails on any skip.
+- Webhook bodies are processed by a Celery task enqueued on commit: every test
+  runs that task in the request's thread, as soon as the request commits
+  (`webhook_task_in_the_request`), unless marked `webhook_async`.
 """
 
 import socket
@@ -45,6 +48,26 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(needs_postgres)
         if "redis" in item.keywords and not has_redis:
             item.add_marker(needs_redis)
+
+
+@pytest.fixture(autouse=True)
+def webhook_task_in_the_request(request, monkeypatch):
+    """The webhook's processing task runs where it is enqueued (after the request's commit), not on a worker.
+
+    A POST answers before processing; a worker processes the body moments
+    later. Tests that POST and then look at recipients, contacts or the stored
+    event get that moment at once, through Celery's own eager `apply()`, and
+    see a processing error raised. Only this task: the others keep their
+    broker. Tests of the asynchronous path itself are marked `webhook_async`.
+    """
+    if "webhook_async" in request.keywords:
+        return
+    from whatsapp.tasks import webhook_process_task
+
+    def run_now(*args, **kwargs):
+        return webhook_process_task.apply(args, kwargs, throw=True)
+
+    monkeypatch.setattr(webhook_process_task, "delay", run_now)
 
 
 @pytest.fixture

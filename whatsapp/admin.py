@@ -65,17 +65,23 @@ class MessageTemplateAdmin(admin.ModelAdmin):
 
 @admin.register(WebhookEvent)
 class WebhookEventAdmin(admin.ModelAdmin):
-    list_display = ["id", "received_at", "status", "event_count", "processed_at", "replay_count", "short_error"]
+    list_display = ["id", "received_at", "status", "event_count", "processed_at", "replay_count", "short_error",
+                    "has_notes"]  # fmt: skip
     list_filter = ["status"]
     date_hierarchy = "received_at"
     readonly_fields = ["received_at", "status", "processed_at", "event_count", "replay_count", "signature", "error",
-                       "body_text"]  # fmt: skip
+                       "notes", "body_text"]  # fmt: skip
     exclude = ["body"]
     actions = ["replay"]
 
     @admin.display(description="error")
     def short_error(self, event: WebhookEvent) -> str:
         return event.error.splitlines()[0][:120] if event.error else ""
+
+    @admin.display(description="notes", boolean=True)
+    def has_notes(self, event: WebhookEvent) -> bool:
+        """Something in the body was not taken as sent (a time out of range, a code kept as text...)."""
+        return bool(event.notes)
 
     @admin.display(description="body as received")
     def body_text(self, event: WebhookEvent) -> str:

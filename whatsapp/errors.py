@@ -246,15 +246,29 @@ def error_help(code: int | None) -> ErrorHelp:
     return _BY_KIND[classify(code)]
 
 
+# Recipient.error_code and Campaign.pause_error_code are 32-bit integer columns; every WhatsApp code fits.
+CODE_MIN, CODE_MAX = -(2**31), 2**31 - 1
+
+
 def parse_code(value: object) -> int | None:
-    """An error code as WhatsApp sends it (number or numeric string), or None when there is none to read."""
-    try:
-        return int(value) if value is not None else None
-    except (TypeError, ValueError):
+    """An error code as WhatsApp sends it (a whole number or its digits), or None when there is none to read.
+
+    Codes are data, never trusted: a number outside a 32-bit integer, a
+    fraction, a boolean or text reads as None (no code, classified permanent);
+    the caller keeps the raw value as text so the operator still sees it.
+    """
+    if isinstance(value, bool) or value is None:
         return None
+    if isinstance(value, float):
+        value = int(value) if value.is_integer() else None
+    elif isinstance(value, str):
+        value = int(value.strip()) if re.fullmatch(r"\s*-?\d{1,10}\s*", value) else None
+    if not isinstance(value, int) or not CODE_MIN <= value <= CODE_MAX:
+        return None
+    return value
 
 
-def format_reason(code: int | None, title: str | None, message: str | None, details: str | None) -> str:
+def format_reason(code: int | str | None, title: str | None, message: str | None, details: str | None) -> str:
     """`Error {code}: {title} - {message} ({details})`, the failure reason operators read."""
     return f"Error {code}: {title or ''} - {message or ''} ({details or ''})"
 

@@ -16,14 +16,16 @@ from whatsapp.errors import ErrorKind, classify, format_reason, parse_code
 class ErrorInfo:
     """One entry of a webhook's `errors[]`."""
 
-    code: int | None
+    code: int | None  # None when absent or not a code we can read (see raw_code)
     title: str = ""
     message: str = ""
     details: str = ""  # error_data.details
+    raw_code: str = ""  # the code as sent, when it could not be read as one (2**40, "abc"): kept for the operator
 
     @property
     def reason(self) -> str:
-        return format_reason(self.code, self.title, self.message, self.details)
+        return format_reason(self.code if self.code is not None else self.raw_code or None, self.title, self.message,
+                             self.details)  # fmt: skip
 
     @property
     def kind(self) -> ErrorKind:
@@ -32,12 +34,14 @@ class ErrorInfo:
     @classmethod
     def from_raw(cls, raw: dict) -> ErrorInfo:
         code = parse_code(raw.get("code"))
+        raw_code = "" if code is not None or raw.get("code") is None else str(raw.get("code"))[:100]
         error_data = raw.get("error_data") if isinstance(raw.get("error_data"), dict) else {}
         return cls(
             code=code,
             title=str(raw.get("title") or ""),
             message=str(raw.get("message") or ""),
             details=str(error_data.get("details") or ""),
+            raw_code=raw_code,
         )
 
 
@@ -55,6 +59,7 @@ class StatusEvent:
     phone_number_id: str = ""
     conversation: dict | None = None
     pricing: dict | None = None
+    notes: tuple[str, ...] = ()  # what parsing did not take as sent (a timestamp out of range, an unreadable code)
 
     event_type = "status"
 
@@ -85,6 +90,7 @@ class MessageEvent:
     context_message_id: str = ""  # the message this one replies to
     raw: dict = field(default_factory=dict)
     phone_number_id: str = ""
+    notes: tuple[str, ...] = ()
 
     event_type = "message"
 
@@ -101,6 +107,7 @@ class PreferenceEvent:
     user_id: str = ""
     raw: dict = field(default_factory=dict)
     phone_number_id: str = ""
+    notes: tuple[str, ...] = ()
 
     event_type = "preference"
 

@@ -119,7 +119,11 @@ class MessageTemplate(models.Model):
 
 
 class WebhookEvent(models.Model):
-    """One webhook POST exactly as received, stored before any processing (Promise 6)."""
+    """One webhook POST exactly as received, stored before any processing (Promise 6).
+
+    `received` until a worker processed it (the POST is answered as soon as it
+    is stored); then `processed`, or `failed` with the receivers' errors.
+    """
 
     class Status(models.TextChoices):
         RECEIVED = "received"
@@ -132,11 +136,20 @@ class WebhookEvent(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.RECEIVED, db_index=True)
     processed_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
+    # What processing did not take as sent: a clamped timestamp, an unreadable code, a failure after delivery.
+    # db_default: a web process of the previous release, still running during a deploy, inserts without it.
+    notes = models.TextField(blank=True, default="", db_default="")
     event_count = models.PositiveIntegerField(default=0)
     replay_count = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-received_at", "-id"]
+        indexes = [
+            # The sweep and Today's alert: bodies still waiting for processing, oldest first.
+            models.Index(
+                fields=["received_at"], condition=models.Q(status="received"), name="whatsapp_webhook_waiting"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"webhook #{self.pk} {self.status} at {self.received_at:%Y-%m-%d %H:%M:%S}"

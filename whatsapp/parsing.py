@@ -1,15 +1,22 @@
-"""Normalise a webhook body into events: every `entry[].changes[].value` (DESIGN.md flow 3).
+"""Normalise a webhook body into events: every `entry[].changes[].value` (docs/architecture.md, the webhook flow).
 
 Real bodies carry many entries, changes and statuses, and omit what does not
 apply; a piece without the fields an event needs is skipped (the raw body is
 kept in WebhookEvent either way), never a reason to refuse the whole POST.
+
+Timestamps and codes are data, never trusted: a time outside a sane range
+becomes the receipt time and the event says so in `notes`, which end up on
+the stored WebhookEvent.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 
+from whatsapp.errors import WebhookValidationError
 from whatsapp.events import ErrorInfo, MessageEvent, PreferenceEvent, StatusEvent
 
 logger = logging.getLogger(__name__)
@@ -17,12 +24,71 @@ logger = logging.getLogger(__name__)
 Event = StatusEvent | MessageEvent | PreferenceEvent
 
 
-def parse_timestamp(raw, default: datetime) -> datetime:
-    """WhatsApp timestamps are Unix seconds, as a string or a number."""
+# No Cloud API webhook predates the API itself (opened in 2022): anything earlier is not a real time.
+EARLIEST = datetime(2020, 1, 1, tzinfo=UTC)
+# Clocks differ by seconds, not hours: later than this after we received it, a time is not a real one either.
+MAX_AHEAD = timedelta(hours=1)
+
+
+def parse_timestamp(raw, received_at: datetime) -> tuple[datetime, str]:
+    """A WhatsApp timestamp (Unix seconds, as a string or a number) and a note when it was not taken as sent.
+
+    Absent: the receipt time, no note. Unreadable, before EARLIEST or more than
+    MAX_AHEAD after receipt (99999999999 is the year 5138, -5 is 1969): the
+    receipt time, with a note saying what came. A status's lower bound (its
+    send) is applied where the recipient is known, in campaigns/lifecycle.py.
+    """
+    if raw is None or raw == "":
+        return received_at, ""
     try:
-        return datetime.fromtimestamp(int(raw), tz=UTC)
+        moment = datetime.fromtimestamp(int(raw), tz=UTC)
     except (TypeError, ValueError, OverflowError, OSError):
-        return default
+        return received_at, f"timestamp {str(raw)[:40]!r} is not Unix seconds: the receipt time is used"
+    if moment < EARLIEST or moment > received_at + MAX_AHEAD:
+        return (
+            received_at,
+            f"timestamp {str(raw)[:40]} ({moment:%Y-%m-%d %H:%M} UTC) is out of range: receipt time used",
+        )
+    return moment, ""
+
+
+# Meta's deepest bodies nest about a dozen levels (entry, changes, value, statuses, errors, error_data); 64 is far
+# above that and far below Python's recursion limit, which json.loads would hit on 100,000 "[" (RecursionError).
+MAX_DEPTH = 64
+_ESCAPE = re.compile(rb"\\.", re.DOTALL)
+_STRING = re.compile(rb'"[^"]*"')
+_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+def json_depth_exceeds(body: bytes, limit: int = MAX_DEPTH) -> bool:
+    """Whether the body's brackets nest deeper than `limit`, found without parsing it.
+
+    Escapes go first, so every remaining quote opens or closes a string and
+    strings drop out without backtracking; what is left is counted, stopping
+    at the first level over the limit. Linear in the body's size.
+    """
+    depth = 0
+    for bracket in _BRACKET.finditer(_STRING.sub(b"", _ESCAPE.sub(b"", body))):
+        if bracket.group() in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
+def load_payload(body: bytes) -> dict:
+    """The body as a JSON object, or WebhookValidationError (400): nesting is bounded before parsing."""
+    if json_depth_exceeds(body):
+        raise WebhookValidationError(f"body nests deeper than {MAX_DEPTH} levels", status=400)
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise WebhookValidationError(f"body is not JSON: {str(exc)[:200]}", status=400) from exc
+    if not isinstance(payload, dict):
+        raise WebhookValidationError("body is not a JSON object", status=400)
+    return payload
 
 
 def _dicts(value) -> list[dict]:
@@ -71,10 +137,17 @@ def parse_status(status: dict, phone_number_id: str, shared_errors: list[ErrorIn
     if not errors and str(state) == "failed":
         errors = list(shared_errors)
     tracker = status.get("biz_opaque_callback_data")
+    timestamp, note = parse_timestamp(status.get("timestamp"), received_at)
+    notes = [note] if note else []
+    notes += [
+        f"error code {error.raw_code!r} is not a WhatsApp code: kept as text, classified permanent"
+        for error in errors
+        if error.raw_code
+    ]
     return StatusEvent(
         message_id=str(message_id),
         status=str(state),
-        timestamp=parse_timestamp(status.get("timestamp"), received_at),
+        timestamp=timestamp,
         recipient=str(status.get("recipient_id") or ""),
         tracker=str(tracker) if tracker else None,
         errors=errors,
@@ -82,6 +155,7 @@ def parse_status(status: dict, phone_number_id: str, shared_errors: list[ErrorIn
         phone_number_id=phone_number_id,
         conversation=status.get("conversation") if isinstance(status.get("conversation"), dict) else None,
         pricing=status.get("pricing") if isinstance(status.get("pricing"), dict) else None,
+        notes=tuple(f"status {state} of {str(message_id)[:80]}: {note}" for note in notes),
     )
 
 
@@ -113,10 +187,11 @@ def parse_message(message: dict, phone_number_id: str, contacts: list[dict], rec
             text = str(reply.get("title") or "")
             payload = str(reply.get("id") or "")
     context = message.get("context") if isinstance(message.get("context"), dict) else {}
+    timestamp, note = parse_timestamp(message.get("timestamp"), received_at)
     return MessageEvent(
         message_id=str(message_id),
         sender=sender,
-        timestamp=parse_timestamp(message.get("timestamp"), received_at),
+        timestamp=timestamp,
         type=kind,
         text=text,
         payload=payload,
@@ -125,6 +200,7 @@ def parse_message(message: dict, phone_number_id: str, contacts: list[dict], rec
         context_message_id=str(context.get("id") or ""),
         raw=message,
         phone_number_id=phone_number_id,
+        notes=(f"message {str(message_id)[:80]}: {note}",) if note else (),
     )
 
 
@@ -134,13 +210,15 @@ def parse_preference(preference: dict, phone_number_id: str, received_at) -> Pre
     if not (wa_id or user_id) or not preference.get("value"):
         logger.warning("whatsapp webhook: user_preferences without wa_id or value skipped: %s", sorted(preference))
         return None
+    timestamp, note = parse_timestamp(preference.get("timestamp"), received_at)
     return PreferenceEvent(
         wa_id=wa_id,
         category=str(preference.get("category") or ""),
         value=str(preference["value"]),
-        timestamp=parse_timestamp(preference.get("timestamp"), received_at),
+        timestamp=timestamp,
         detail=str(preference.get("detail") or ""),
         user_id=user_id,
         raw=preference,
         phone_number_id=phone_number_id,
+        notes=(f"user_preferences of {wa_id or user_id}: {note}",) if note else (),
     )

@@ -15,7 +15,7 @@ from django.dispatch import receiver
 from whatsapp import keywords
 from whatsapp.errors import OPT_OUT_CODES
 from whatsapp.events import MessageEvent, PreferenceEvent, StatusEvent
-from whatsapp.signals import message_received, preference_changed, status_received
+from whatsapp.signals import message_received, preference_changed, statuses_received
 
 logger = logging.getLogger(__name__)
 
@@ -77,11 +77,12 @@ def inbound_message(sender, event: MessageEvent, **kwargs) -> None:
         _resubscribe(event.sender, REASON_KEYWORD, event.timestamp)
 
 
-@receiver(status_received, dispatch_uid="whatsapp.receivers.failed_with_opt_out")
-def failed_with_opt_out(sender, event: StatusEvent, **kwargs) -> None:
+@receiver(statuses_received, dispatch_uid="whatsapp.receivers.failed_with_opt_out")
+def failed_with_opt_out(sender, events: list[StatusEvent], **kwargs) -> None:
     """Error 131050 (the user stopped marketing messages) is an opt-out."""
-    if event.status == "failed" and any(error.code in OPT_OUT_CODES for error in event.errors):
-        _unsubscribe(event.recipient, REASON_API_ERROR_131050, event.timestamp)
+    for event in events:
+        if event.status == "failed" and any(error.code in OPT_OUT_CODES for error in event.errors):
+            _unsubscribe(event.recipient, REASON_API_ERROR_131050, event.timestamp)
 
 
 @receiver(preference_changed, dispatch_uid="whatsapp.receivers.marketing_preference")

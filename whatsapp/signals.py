@@ -1,11 +1,15 @@
 """Signals sent by the webhook, one per normalised event (anymail's `tracking` / `inbound`).
 
-Every signal is sent with `sender=<the webhook view class>` and `event=<event>`.
-Webhooks are retried and replayed, so receivers must be idempotent.
+Every per-event signal is sent with `sender=<the webhook view class>` and
+`event=<event>`; `statuses_received` carries all the statuses of one body as
+`events=[...]`, for receivers that apply them set-based, and may return a list
+of notes (str) that are kept on the WebhookEvent. Webhooks are retried and
+replayed, so receivers must be idempotent.
 """
 
 from django.dispatch import Signal
 
 status_received = Signal()  # event: whatsapp.events.StatusEvent
+statuses_received = Signal()  # events: list[whatsapp.events.StatusEvent], one body's, in order
 message_received = Signal()  # event: whatsapp.events.MessageEvent
 preference_changed = Signal()  # event: whatsapp.events.PreferenceEvent

@@ -66,7 +66,8 @@ def test_a_read_with_no_sent_report_counts_as_sent_delivered_and_read_that_day()
     campaign = running_campaign(1)
     batch_send(now=START)
     row = Recipient.objects.get(campaign=campaign)
-    Recipient.objects.filter(pk=row.pk).update(status=R.QUEUED)  # as if the send's answer never came back
+    # As if the send's answer never came back: queued, never stamped sent.
+    Recipient.objects.filter(pk=row.pk).update(status=R.QUEUED, sent_at=None)
     CampaignDay.objects.filter(campaign=campaign).update(sent=0)
     recipient_apply_status(event=status(row, "read", START + dt.timedelta(days=1)))
     assert days(campaign, "sent", "delivered", "read")[DAY2] == (1, 1, 1)

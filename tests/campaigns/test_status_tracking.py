@@ -14,7 +14,7 @@ from campaigns.models import Recipient
 from campaigns.services import recipient_apply_status
 from tests.campaigns.helpers import START, assert_counters_match_recount, running_campaign
 from whatsapp.events import ErrorInfo, StatusEvent
-from whatsapp.signals import status_received
+from whatsapp.signals import statuses_received
 
 pytestmark = pytest.mark.django_db
 R = Recipient.Status
@@ -39,9 +39,9 @@ def sent_campaign():
     return campaign
 
 
-def test_status_received_signal_moves_the_recipient_forward(sent_campaign):
+def test_statuses_received_signal_moves_the_recipient_forward(sent_campaign):
     row = Recipient.objects.filter(campaign=sent_campaign).first()
-    status_received.send(sender=object, event=event(row, "delivered", seconds=3))
+    statuses_received.send(sender=object, events=[event(row, "delivered", seconds=3)])
     row.refresh_from_db()
     assert (row.status, row.delivered_at) == (R.DELIVERED, T0 + dt.timedelta(seconds=3))
     sent_campaign.refresh_from_db()

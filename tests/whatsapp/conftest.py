@@ -39,7 +39,8 @@ def received():
 
 
 @pytest.fixture
-def post_webhook(client):
+def post_webhook(client, django_capture_on_commit_callbacks):
+    """POST a signed body; the processing task enqueued on commit runs before this returns (tests/conftest.py)."""
     url = reverse("whatsapp:webhook")
 
     def post(raw: bytes, *, signature=None, secret=None, **extra):
@@ -47,7 +48,8 @@ def post_webhook(client):
         if signature is not False:
             secret = payloads.TEST_APP_SECRET if secret is None else secret
             headers["X-Hub-Signature-256"] = signature or payloads.signature(raw, secret)
-        return client.generic("POST", url, raw, content_type="application/json", headers=headers, **extra)
+        with django_capture_on_commit_callbacks(execute=True):
+            return client.generic("POST", url, raw, content_type="application/json", headers=headers, **extra)
 
     return post
 

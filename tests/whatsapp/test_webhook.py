@@ -251,8 +251,8 @@ def test_other_objects_and_fields_produce_no_events_but_are_stored(post_webhook,
     assert WebhookEvent.objects.get().event_count == 0
 
 
-# --- handler errors: recorded, 500 so Meta retries, replayable -------------------------------------------------
-def test_handler_error_is_recorded_answered_500_and_replay_applies_it(post_webhook, received):
+# --- handler errors: recorded on the stored body, replayable --------------------------------------------------
+def test_handler_error_is_recorded_and_replay_applies_it(post_webhook, received):
     calls = []
 
     def flaky(sender, event, **kwargs):
@@ -264,7 +264,7 @@ def test_handler_error_is_recorded_answered_500_and_replay_applies_it(post_webho
     try:
         raw = p.body(p.statuses_value(p.status("wamid.A", "sent"), p.status("wamid.B", "sent")))
         response = post_webhook(raw)
-        assert response.status_code == 500
+        assert response.status_code == 200  # answered once stored: processing is the task's, not Meta's retry
         stored = WebhookEvent.objects.get()
         assert stored.status == WebhookEvent.Status.FAILED
         assert "RuntimeError: database went away" in stored.error
