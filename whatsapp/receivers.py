@@ -19,7 +19,7 @@ from whatsapp.signals import message_received, preference_changed, statuses_rece
 
 logger = logging.getLogger(__name__)
 
-# audiences.Contact.SubscriptionReason values (CONTRACT.md).
+# audiences.Contact.SubscriptionReason values (the whatsapp app does not import audiences at load time).
 REASON_KEYWORD = "keyword"
 REASON_API_ERROR_131050 = "api_error_131050"
 REASON_USER_PREFERENCES = "user_preferences"

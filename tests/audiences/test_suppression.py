@@ -90,11 +90,15 @@ def import_csv(text: str, **kwargs):
 
 
 def post_webhook(client, settings, value, *, field="messages"):
+    """A signed POST through the test client; its processing task (enqueued on commit) runs before returning."""
+    from django.test import TestCase
+
     raw = p.body(value, field=field)
     headers = {"X-Hub-Signature-256": p.signature(raw, settings.WHATSAPP_APP_SECRET)}
-    response = client.generic(
-        "POST", reverse("whatsapp:webhook"), raw, content_type="application/json", headers=headers
-    )
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        response = client.generic(
+            "POST", reverse("whatsapp:webhook"), raw, content_type="application/json", headers=headers
+        )
     assert response.status_code == 200
 
 
