@@ -20,7 +20,9 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
+from django.utils.translation import gettext as _
 
+from audiences.admin_phones import MaskedPhonesMixin
 from audiences.forms import AudienceForm, ContactImportForm
 from audiences.imports import ImportFileError
 from audiences.indexes import attribute_indexes_follow
@@ -77,7 +79,7 @@ class TagAdmin(admin.ModelAdmin):
 
 
 @admin.register(Contact)
-class ContactAdmin(admin.ModelAdmin):
+class ContactAdmin(MaskedPhonesMixin, admin.ModelAdmin):
     list_display = ["phone", "name", "language", "subscription", "subscription_reason", "created_at"]
     list_filter = ["subscription", TagFilter, "subscription_reason"]
     search_fields = ["phone", "name"]
@@ -116,6 +118,14 @@ class ContactAdmin(admin.ModelAdmin):
             pass
         digits = re.sub(r"[\s\-().]", "", term)
         if re.fullmatch(r"\+?\d{3,}", digits):
+            if self.masks_phones(request):
+                # A fragment search would let someone who sees masked numbers rebuild them digit by digit.
+                self.message_user(
+                    request,
+                    _("Search by a whole phone number: you may not search by part of one."),
+                    messages.WARNING,
+                )
+                return queryset.none(), False
             # icontains: the form the trigram index on UPPER(phone) serves (migration 0003).
             return queryset.filter(phone__icontains=digits.lstrip("+")), False
         return queryset.filter(name__icontains=term), False

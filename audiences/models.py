@@ -60,9 +60,14 @@ class Contact(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["language"], name="aud_contact_language")]
+        # Viewers see masked numbers everywhere in the admin; this permission shows them whole.
+        permissions = [("view_phone_numbers", "Can see whole phone numbers")]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.phone})" if self.name else self.phone
+        # Shown where nobody asks who is looking (breadcrumbs, history, related-object links, logs): masked.
+        from audiences.phones import mask_phone
+
+        return f"{self.name} ({mask_phone(self.phone)})" if self.name else mask_phone(self.phone)
 
     def save(self, *args, **kwargs):
         if self._state.adding or self.pk is None:

@@ -5,7 +5,10 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
+from audiences.admin_phones import MaskedPhonesMixin
+from audiences.phones import mask_phones_in_json, mask_phones_in_text
 from whatsapp.errors import WhatsAppError
 from whatsapp.models import MessageTemplate, WebhookEvent
 from whatsapp.services import templates_sync, webhook_event_replay
@@ -64,7 +67,7 @@ class MessageTemplateAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(admin.ModelAdmin):
+class WebhookEventAdmin(MaskedPhonesMixin, admin.ModelAdmin):
     list_display = ["id", "received_at", "status", "event_count", "processed_at", "replay_count", "short_error"]
     list_filter = ["status"]
     date_hierarchy = "received_at"
@@ -72,14 +75,28 @@ class WebhookEventAdmin(admin.ModelAdmin):
                        "body_text"]  # fmt: skip
     exclude = ["body"]
     actions = ["replay"]
+    # The users' numbers in the body (wa_id, from, recipient_id ...) and in error messages.
+    masked_fields = {"body_text": "masked_body_text", "error": "masked_error", "short_error": "masked_short_error"}
 
     @admin.display(description="error")
     def short_error(self, event: WebhookEvent) -> str:
         return event.error.splitlines()[0][:120] if event.error else ""
 
+    @admin.display(description=_("error"))
+    def masked_short_error(self, event: WebhookEvent) -> str:
+        return mask_phones_in_text(self.short_error(event))
+
+    @admin.display(description=_("error"))
+    def masked_error(self, event: WebhookEvent) -> str:
+        return mask_phones_in_text(event.error)
+
     @admin.display(description="body as received")
     def body_text(self, event: WebhookEvent) -> str:
         return format_html("<pre style='white-space: pre-wrap'>{}</pre>", event.text)
+
+    @admin.display(description=_("body as received (phone numbers masked)"))
+    def masked_body_text(self, event: WebhookEvent) -> str:
+        return format_html("<pre style='white-space: pre-wrap'>{}</pre>", mask_phones_in_json(event.text))
 
     def has_add_permission(self, request) -> bool:
         return False
