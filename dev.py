@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -31,6 +32,8 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 REQUIREMENTS = ROOT / "requirements-dev.txt"
+# Written by a running `run`: the sandbox port, so `manage` talks to that sandbox.
+RUNNING = ROOT / "var" / "dev-run.json"
 
 WEB_PORT = 8000
 SANDBOX_PORT = 8025
@@ -150,6 +153,7 @@ def run(args: argparse.Namespace) -> int:
         "beat": [*celery, "beat", "--loglevel", "INFO", "--schedule", str(ROOT / "var" / "celerybeat-schedule")],
     }
     children = {name: subprocess.Popen(command, cwd=ROOT, env=env) for name, command in servers.items()}
+    RUNNING.write_text(json.dumps({"port": args.port, "sandbox_port": args.sandbox_port}))
     try:
         for name, port in (("web", args.port), ("sandbox", args.sandbox_port)):
             wait_for_port(port, children[name], name)
@@ -160,6 +164,7 @@ def run(args: argparse.Namespace) -> int:
         log("stop with Ctrl-C")
         return supervise(children)
     finally:
+        RUNNING.unlink(missing_ok=True)
         for child in children.values():
             if child.poll() is None:
                 child.terminate()
@@ -194,11 +199,15 @@ def manage_command(arguments: list[str]) -> int:
 
     manage.py alone needs a configured environment (SECRET_KEY, or DEBUG=true):
     production must never fall back to a development key. This is the local
-    equivalent, with what `run` uses (DEBUG, the SQLite file, the sandbox on
-    127.0.0.1:8025); anything set in the environment wins.
+    equivalent, with what `run` uses (DEBUG, the SQLite file, the sandbox of
+    the running `run`, else 127.0.0.1:8025); anything set in the environment wins.
     """
     ensure_venv()
-    env = {**demo_environment(), **os.environ}
+    try:
+        sandbox_port = int(json.loads(RUNNING.read_text())["sandbox_port"])
+    except (OSError, ValueError, KeyError, TypeError):
+        sandbox_port = SANDBOX_PORT
+    env = {**demo_environment(sandbox_port), **os.environ}
     return subprocess.run([str(PYTHON), "manage.py", *arguments], cwd=ROOT, env=env).returncode
 
 
