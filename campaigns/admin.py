@@ -98,6 +98,7 @@ class CampaignAdmin(admin.ModelAdmin):
                  name="campaigns_campaign_export_failures"),
             path("<int:object_id>/export/recipients.csv", view(self.export_recipients_view),
                  name="campaigns_campaign_export_recipients"),
+            path("<int:object_id>/export/", view(self.export_options_view), name="campaigns_campaign_export"),
             path("<int:object_id>/clone/", view(self.clone_view), name="campaigns_campaign_clone"),
             path("<path:object_id>/dashboard/", view(partial(campaign_dashboard_view, model_admin=self)),
                  name="campaigns_campaign_dashboard"),
@@ -113,6 +114,9 @@ class CampaignAdmin(admin.ModelAdmin):
 
     def export_recipients_view(self, request, object_id):
         return exports.export_view(self, request, object_id, export=exports.RECIPIENTS)
+
+    def export_options_view(self, request, object_id):
+        return exports.export_options_view(self, request, object_id)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "template":
