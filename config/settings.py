@@ -200,7 +200,10 @@ if LOG_STREAM not in ("stdout", "stderr"):
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact": {"()": "config.logging.RedactSecretsFilter"}},
+    "filters": {
+        "redact": {"()": "config.logging.RedactSecretsFilter"},
+        "client_error": {"()": "config.logging.ClientErrorWithoutTraceback"},
+    },
     "formatters": {
         "line": {
             "()": "config.logging.OneLineFormatter",
@@ -217,6 +220,10 @@ LOGGING = {
     },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
     "loggers": {
+        # Only the root handler: Django's default "django" handlers (console under DEBUG) would print every
+        # record a second time, tracebacks included.
+        "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
+        "django.request": {"filters": ["client_error"]},
         "django.db.backends": {"level": "INFO"},
         "celery": {"level": LOG_LEVEL},
     },
