@@ -347,7 +347,7 @@ def test_a_manager_syncs_templates_and_the_sync_is_recorded(manager_client):
 
 def replay(client, event):
     url = reverse("admin:whatsapp_webhookevent_changelist")
-    return client.post(url, {"action": "replay", ACTION_CHECKBOX_NAME: [event.pk]}, follow=True)
+    return client.post(url, {"action": "replay", ACTION_CHECKBOX_NAME: [event.pk], "post": "yes"}, follow=True)
 
 
 @pytest.fixture
