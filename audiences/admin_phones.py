@@ -10,6 +10,7 @@ a number they cannot see. Templates use the `phones` filters (audiences/template
 from __future__ import annotations
 
 from django.contrib import admin
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from audiences.phones import can_see_phones, mask_phone
@@ -20,7 +21,7 @@ class MaskedPhonesMixin:
 
     @admin.display(description=_("phone"), ordering="phone")
     def masked_phone(self, obj) -> str:
-        return mask_phone(obj.phone)
+        return format_html('<span style="white-space: nowrap">{}</span>', mask_phone(obj.phone))
 
     def masks_phones(self, request) -> bool:
         return not can_see_phones(request.user)
@@ -44,7 +45,10 @@ class MaskedPhonesMixin:
         fields = list(super().get_readonly_fields(request, obj))
         if obj is None or not self.masks_phones(request):
             return fields
-        return [*fields, *(method for method in self.masked_fields.values() if method not in fields)]
+        # The masked stand-ins of the model's fields and of the read-only ones (not of list-only columns).
+        shown = {field.name for field in self.model._meta.get_fields()} | set(fields)
+        stand_ins = [method for name, method in self.masked_fields.items() if name in shown and method not in fields]
+        return [*fields, *stand_ins]
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)

@@ -127,6 +127,7 @@ def test_a_viewer_searching_a_number_finds_the_body_shown_masked(viewer_client, 
     page = viewer_client.get(reverse("admin:whatsapp_webhookevent_change", args=[three_bodies["delivered"].pk]))
     html = page.content.decode()
     assert "33614000012" not in html and "+33 6 •• •• •• 12" in html
+    assert html.count("<label>Error:</label>") == 1
 
 
 def test_a_body_that_is_not_json_is_stored_without_keys():
