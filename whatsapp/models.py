@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
@@ -135,7 +136,7 @@ class WebhookEvent(models.Model):
     event_count = models.PositiveIntegerField(default=0)
     replay_count = models.PositiveIntegerField(default=0)
     # What the body carries, e.g. "delivered ×2, read, message (text)" (whatsapp/search.py, when stored).
-    carries = models.CharField(max_length=255, blank=True)
+    carries = models.CharField(_("carries"), max_length=255, blank=True)
 
     class Meta:
         ordering = ["-received_at", "-id"]

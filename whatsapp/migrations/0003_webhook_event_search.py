@@ -39,7 +39,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="webhookevent",
             name="carries",
-            field=models.CharField(blank=True, max_length=255),
+            field=models.CharField(blank=True, max_length=255, verbose_name="carries"),
         ),
         migrations.CreateModel(
             name="WebhookEventKey",
