@@ -21,7 +21,9 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
+from django.utils.translation import gettext as _
 
+from audiences.admin_phones import MaskedPhonesMixin
 from audiences.erasure import contact_erase, contacts_erase
 from audiences.forms import AudienceForm, ContactImportForm
 from audiences.imports import ImportFileError
@@ -79,7 +81,7 @@ class TagAdmin(admin.ModelAdmin):
 
 
 @admin.register(Contact)
-class ContactAdmin(admin.ModelAdmin):
+class ContactAdmin(MaskedPhonesMixin, admin.ModelAdmin):
     list_display = ["phone", "name", "language", "subscription", "subscription_reason", "created_at"]
     list_filter = ["subscription", TagFilter, "subscription_reason"]
     search_fields = ["phone", "name"]
@@ -153,6 +155,14 @@ class ContactAdmin(admin.ModelAdmin):
             pass
         digits = re.sub(r"[\s\-().]", "", term)
         if re.fullmatch(r"\+?\d{3,}", digits):
+            if self.masks_phones(request):
+                # A fragment search would let someone who sees masked numbers rebuild them digit by digit.
+                self.message_user(
+                    request,
+                    _("Search by a whole phone number: you may not search by part of one."),
+                    messages.WARNING,
+                )
+                return queryset.none(), False
             # icontains: the form the trigram index on UPPER(phone) serves (migration 0003).
             return queryset.filter(phone__icontains=digits.lstrip("+")), False
         return queryset.filter(name__icontains=term), False
@@ -281,7 +291,7 @@ def _upload_path(token: str) -> Path:
 
 
 @admin.register(Suppression)
-class SuppressionAdmin(admin.ModelAdmin):
+class SuppressionAdmin(MaskedPhonesMixin, admin.ModelAdmin):
     """The numbers the send batch never claims. Read-only: only an explicit opt-in lifts one.
 
     Contacts' resubscribe action (logged), START or a `resume` preference do;
@@ -302,7 +312,11 @@ class SuppressionAdmin(admin.ModelAdmin):
         try:
             return queryset.filter(phone=normalize_phone(term)), False
         except InvalidPhoneNumber:
-            return queryset.filter(phone__contains=re.sub(r"\D", "", term)), False
+            pass
+        if self.masks_phones(request):  # as on Contacts: no rebuilding a masked number digit by digit
+            self.message_user(request, _("Search by a whole phone number: you may not search by part of one."))
+            return queryset.none(), False
+        return queryset.filter(phone__contains=re.sub(r"\D", "", term)), False
 
     def has_add_permission(self, request):
         return False

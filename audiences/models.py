@@ -62,9 +62,14 @@ class Contact(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["language"], name="aud_contact_language")]
+        # Viewers see masked numbers everywhere in the admin; this permission shows them whole.
+        permissions = [("view_phone_numbers", "Can see whole phone numbers")]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.phone})" if self.name else self.phone
+        # Shown where nobody asks who is looking (breadcrumbs, history, related-object links, logs): masked.
+        from audiences.phones import mask_phone
+
+        return f"{self.name} ({mask_phone(self.phone)})" if self.name else mask_phone(self.phone)
 
     def save(self, *args, **kwargs):
         if self._state.adding or self.pk is None:
@@ -111,7 +116,10 @@ class Suppression(models.Model):
         ordering = ["-suppressed_at", "-id"]
 
     def __str__(self) -> str:
-        return f"{self.phone} ({self.reason})"
+        # Shown where nobody asks who is looking (breadcrumbs, history, logs): masked, as Contact's.
+        from audiences.phones import mask_phone
+
+        return f"{mask_phone(self.phone)} ({self.reason})"
 
 
 def derive_first_name(name: str) -> str:

@@ -14,8 +14,11 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
+from audiences.admin_phones import MaskedPhonesMixin
+from audiences.phones import InvalidPhoneNumber, mask_phones_in_text, normalize_phone
 from campaigns import exports, jobs, preview, services
 from campaigns.dashboard import campaign_dashboard_view
 from campaigns.models import Campaign, Recipient
@@ -95,6 +98,7 @@ class CampaignAdmin(admin.ModelAdmin):
                  name="campaigns_campaign_export_failures"),
             path("<int:object_id>/export/recipients.csv", view(self.export_recipients_view),
                  name="campaigns_campaign_export_recipients"),
+            path("<int:object_id>/export/", view(self.export_options_view), name="campaigns_campaign_export"),
             path("<int:object_id>/clone/", view(self.clone_view), name="campaigns_campaign_clone"),
             path("<path:object_id>/dashboard/", view(partial(campaign_dashboard_view, model_admin=self)),
                  name="campaigns_campaign_dashboard"),
@@ -110,6 +114,9 @@ class CampaignAdmin(admin.ModelAdmin):
 
     def export_recipients_view(self, request, object_id):
         return exports.export_view(self, request, object_id, export=exports.RECIPIENTS)
+
+    def export_options_view(self, request, object_id):
+        return exports.export_options_view(self, request, object_id)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "template":
@@ -222,7 +229,7 @@ class CampaignAdmin(admin.ModelAdmin):
 
 
 @admin.register(Recipient)
-class RecipientAdmin(admin.ModelAdmin):
+class RecipientAdmin(MaskedPhonesMixin, admin.ModelAdmin):
     list_display = ("phone", "campaign", "status", "position", "attempts", "estimated_send_date", "error_code")
     list_filter = ("status", "campaign", "error_code")
     search_fields = ("=phone",)
@@ -231,6 +238,27 @@ class RecipientAdmin(admin.ModelAdmin):
     show_full_result_count = False
     ordering = ("campaign", "position")
     readonly_fields = [f.name for f in Recipient._meta.fields if f.name != "id"]
+    # WhatsApp's error texts may quote the number they failed for.
+    masked_fields = {
+        "phone": "masked_phone",
+        "error_reason": "masked_error_reason",
+        "error_details": "masked_error_details",
+    }
+
+    @admin.display(description=_("error reason"))
+    def masked_error_reason(self, recipient: Recipient) -> str:
+        return mask_phones_in_text(recipient.error_reason)
+
+    @admin.display(description=_("error details"))
+    def masked_error_details(self, recipient: Recipient) -> str:
+        return mask_phones_in_text(recipient.error_details)
 
     def has_add_permission(self, request):
         return False
+
+    def get_search_results(self, request, queryset, search_term):
+        try:
+            # Whatever the format typed, an exact lookup of the E.164 number (the phone index).
+            return queryset.filter(phone=normalize_phone(search_term)), False
+        except InvalidPhoneNumber:
+            return super().get_search_results(request, queryset, search_term)

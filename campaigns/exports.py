@@ -5,25 +5,38 @@ in chunks through a server-side cursor on PostgreSQL, and are written as
 they are read; nothing holds the whole export. Phones are personal data:
 the admin serves these only to users with `campaigns.export_recipients`, and
 records each export in the campaign's history.
+
+Files open cleanly in Excel: UTF-8 with a byte order mark (without it Excel
+reads the text as the machine's ANSI code page and mangles accents), and
+the separator Excel expects, which is its regional "list separator": ";"
+where "," is the decimal separator (most of Europe and Latin America). The
+default follows the browser's language; `?sep=comma|semicolon|tab` chooses.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import BadRequest, PermissionDenied
 from django.db.models import TextField
 from django.db.models.functions import Cast
-from django.http import Http404, StreamingHttpResponse
-from django.utils import timezone
+from django.http import Http404, HttpRequest, HttpResponseRedirect, StreamingHttpResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import formats, timezone, translation
+from django.utils.translation import gettext
 
 from campaigns.models import Campaign, Recipient
 
 CHUNK = 2000
+BOM = "\ufeff"
+SEPARATORS = {"comma": ",", "semicolon": ";", "tab": "\t"}
 # A cell an office suite would run as a formula starts with one of these (OWASP "CSV injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # ...but a plain number is harmless and stays as it is, so E.164 phones ("+14155550123") keep their "+".
@@ -59,10 +72,10 @@ class Export:
         names = [f"{header}_text" if kind == TIME else lookup for header, lookup, kind in self.columns]
         return recipients.annotate(**as_text).order_by("position", "id").values_list(*names).iterator(chunk_size=CHUNK)
 
-    def lines(self, *, campaign: Campaign) -> Iterator[str]:
+    def lines(self, *, campaign: Campaign, delimiter: str = ",") -> Iterator[str]:
         """The whole CSV, header first, as it is read."""
         format_row = row_formatter(kinds=[kind for _, _, kind in self.columns], tz=timezone.get_current_timezone())
-        return csv_lines(header=self.header, rows=map(format_row, self.rows(campaign=campaign)))
+        return csv_lines(header=self.header, rows=map(format_row, self.rows(campaign=campaign)), delimiter=delimiter)
 
 
 FAILURES = Export(
@@ -142,9 +155,11 @@ class _Echo:
         return value
 
 
-def csv_lines(*, header: Iterable[str], rows: Iterable[Iterable], chunk: int = CHUNK) -> Iterator[str]:
+def csv_lines(
+    *, header: Iterable[str], rows: Iterable[Iterable], chunk: int = CHUNK, delimiter: str = ","
+) -> Iterator[str]:
     """The CSV text, a chunk of rows at a time (one small string per row would slow the server's writes)."""
-    writer = csv.writer(_Echo())
+    writer = csv.writer(_Echo(), delimiter=delimiter)
     yield writer.writerow(header)
     lines: list[str] = []
     for row in rows:
@@ -156,8 +171,24 @@ def csv_lines(*, header: Iterable[str], rows: Iterable[Iterable], chunk: int = C
         yield "".join(lines)
 
 
-def filename(*, campaign: Campaign, export: Export, now: dt.datetime) -> str:
-    return f"campaign-{campaign.pk}-{export.slug}-{timezone.localdate(now).isoformat()}.csv"
+def filename(*, campaign: Campaign, export: Export, now: dt.datetime, separator: str = "comma") -> str:
+    extension = "tsv" if separator == "tab" else "csv"
+    return f"campaign-{campaign.pk}-{export.slug}-{timezone.localdate(now).isoformat()}.{extension}"
+
+
+def default_separator(request: HttpRequest) -> str:
+    """The separator Excel expects for the user's language: ";" where "," is the decimal separator, else ","."""
+    language = translation.get_language_from_request(request)
+    decimal = formats.get_format("DECIMAL_SEPARATOR", lang=language, use_l10n=True)
+    return "semicolon" if decimal == "," else "comma"
+
+
+def separator_of(request: HttpRequest) -> str:
+    """`?sep=` (comma, semicolon or tab), else the user's language's default."""
+    name = request.GET.get("sep") or default_separator(request)
+    if name not in SEPARATORS:
+        raise BadRequest(gettext("Unknown separator %(sep)r: use comma, semicolon or tab.") % {"sep": name})
+    return name
 
 
 def export_view(modeladmin, request, object_id: int, *, export: Export) -> StreamingHttpResponse:
@@ -169,9 +200,42 @@ def export_view(modeladmin, request, object_id: int, *, export: Export) -> Strea
         raise Http404(f"No campaign {object_id}.")
     if not modeladmin.has_view_permission(request, campaign):
         raise PermissionDenied
-    name = filename(campaign=campaign, export=export, now=timezone.now())
+    separator = separator_of(request)
+    name = filename(campaign=campaign, export=export, now=timezone.now(), separator=separator)
     rows = getattr(campaign, export.counter)
     modeladmin.log_change(request, campaign, f"Exported {export.description} as CSV: {rows:,} rows ({name})")
-    response = StreamingHttpResponse(export.lines(campaign=campaign), content_type="text/csv; charset=utf-8")
+    # The BOM first: it tells Excel the file is UTF-8.
+    lines = itertools.chain((BOM,), export.lines(campaign=campaign, delimiter=SEPARATORS[separator]))
+    content_type = "text/tab-separated-values" if separator == "tab" else "text/csv"
+    response = StreamingHttpResponse(lines, content_type=f"{content_type}; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
+
+
+EXPORTS = {export.slug: export for export in (FAILURES, RECIPIENTS)}
+
+
+def export_options_view(modeladmin, request, object_id: int) -> TemplateResponse | HttpResponseRedirect:
+    """A small form: which export and which separator (the user's language's preselected), then the file."""
+    if not modeladmin.has_export_permission(request):
+        raise PermissionDenied
+    campaign = modeladmin.get_object(request, str(object_id))
+    if campaign is None:
+        raise Http404(f"No campaign {object_id}.")
+    if request.GET.get("export") in EXPORTS:
+        url = reverse(f"admin:campaigns_campaign_export_{request.GET['export']}", args=[campaign.pk])
+        return HttpResponseRedirect(f"{url}?{urlencode({'sep': separator_of(request)})}")
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": gettext("Export %(campaign)s") % {"campaign": campaign},
+        "opts": modeladmin.model._meta,
+        "original": campaign,
+        "exports": [(slug, export.description, getattr(campaign, export.counter)) for slug, export in EXPORTS.items()],
+        "separators": [
+            ("semicolon", gettext("Semicolon (;)")),
+            ("comma", gettext("Comma (,)")),
+            ("tab", gettext("Tab")),
+        ],  # fmt: skip
+        "default_separator": default_separator(request),
+    }
+    return TemplateResponse(request, "admin/campaigns/campaign/export_options.html", context)

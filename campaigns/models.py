@@ -9,6 +9,8 @@ from __future__ import annotations
 from django.core.validators import MinValueValidator
 from django.db import models
 
+from audiences.phones import mask_phone
+
 
 class Campaign(models.Model):
     class Status(models.TextChoices):
@@ -151,7 +153,8 @@ class Recipient(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.phone} ({self.status})"
+        # Shown where nobody asks who is looking (breadcrumbs, history, logs): the number masked.
+        return f"{mask_phone(self.phone)} ({self.status})"
 
 
 class CampaignDay(models.Model):

@@ -24,6 +24,7 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from audiences.models import Audience, Contact
+from audiences.phones import mask_phone
 from audiences.selectors import audience_contacts
 from campaigns.rendering import parameter_problems, resolve_parameters
 from whatsapp.models import PLACEHOLDER, MessageTemplate, fill_placeholders
@@ -139,6 +140,10 @@ def _describe(contact) -> str:
 def preview_contact(*, audience: Audience | None) -> Contact:
     """The audience's first subscribed contact (by id), else an unsaved placeholder "Alex Sample"."""
     contact = audience_contacts(audience=audience).order_by("pk").first() if audience is not None else None
+    if contact is not None:
+        # Whoever looks at the form (viewers too) sees the sample's number masked, in `{{contact.phone}}` as well;
+        # the instance only feeds the preview and is never saved.
+        contact.phone = mask_phone(contact.phone)
     return contact or Contact(
         name=SAMPLE_NAME,
         first_name=SAMPLE_NAME.split()[0],

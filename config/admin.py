@@ -19,6 +19,8 @@ SEND_BATCH_PERMISSION = "campaigns.activate_campaign"
 class CampaignManagerSite(admin.AdminSite):
     site_header = "WhatsApp campaigns"
     site_title = "WhatsApp campaigns"
+    # No public site behind the admin: no "View site" link (the site's root redirects here).
+    site_url = None
 
     def index(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
         extra_context = dict(extra_context or {})

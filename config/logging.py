@@ -44,3 +44,20 @@ class OneLineFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         return super().format(record).replace("\r", "").replace("\n", " \\n ")
+
+
+class ClientErrorWithoutTraceback(logging.Filter):
+    """A 4xx that Django logs (a 403: "Forbidden (Permission denied)") is one line without its traceback.
+
+    A viewer opening a page they may not see is not a server error: the
+    traceback says nothing an operator needs, and who asked for what does.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        status = getattr(record, "status_code", None)
+        if status is not None and status < 500 and record.exc_info:
+            record.exc_info = record.exc_text = None
+            user = getattr(getattr(record, "request", None), "user", None)
+            if user is not None and user.is_authenticated:
+                record.msg, record.args = f"{record.getMessage()} (user {user.get_username()})", None
+        return True

@@ -103,6 +103,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Static files -----------------------------------------------------------
 STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]  # the site's own files (its icon); apps keep theirs in <app>/static/
 STATIC_ROOT = VAR_DIR / "static"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -226,7 +227,10 @@ if LOG_STREAM not in ("stdout", "stderr"):
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact": {"()": "config.logging.RedactSecretsFilter"}},
+    "filters": {
+        "redact": {"()": "config.logging.RedactSecretsFilter"},
+        "client_error": {"()": "config.logging.ClientErrorWithoutTraceback"},
+    },
     "formatters": {
         "line": {
             "()": "config.logging.OneLineFormatter",
@@ -246,9 +250,10 @@ LOGGING = {
         # runserver's request lines carry query strings (the webhook's verify
         # token): through the redacting handler, not Django's default one.
         "django.server": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
-        # Without Django's own console/mail handlers, its records (request
-        # errors included) reach the root's redacting handler, once.
-        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        # Only the root's redacting handler: Django's own console/mail handlers would print every record
+        # a second time, tracebacks and unredacted query strings included.
+        "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
+        "django.request": {"filters": ["client_error"]},
         "django.db.backends": {"level": "INFO"},
         "celery": {"level": LOG_LEVEL},
     },

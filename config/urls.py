@@ -1,7 +1,19 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.http import HttpResponsePermanentRedirect
+from django.templatetags.static import static
+from django.urls import include, path, reverse_lazy
+from django.views.generic import RedirectView
+
+
+def favicon(request):
+    # static() at request time: with the production storage it reads collectstatic's manifest.
+    return HttpResponsePermanentRedirect(static("favicon.svg"))
+
 
 urlpatterns = [
+    # The admin is the product: the site's root and a browser's default icon request lead to it.
+    path("", RedirectView.as_view(url=reverse_lazy("admin:index"))),
+    path("favicon.ico", favicon),
     path("admin/", admin.site.urls),
     path("whatsapp/", include("whatsapp.urls")),
 ]

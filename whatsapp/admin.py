@@ -1,13 +1,20 @@
 """Admin for templates (sync from the account) and stored webhook bodies (replay). Actions call services."""
 
+import contextlib
+
 from django.contrib import admin, messages
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.contenttypes.models import ContentType
+from django.db.models import Count
+from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
+from audiences.admin_phones import MaskedPhonesMixin
+from audiences.phones import InvalidPhoneNumber, mask_phones_in_json, mask_phones_in_text, normalize_phone
 from whatsapp.errors import WhatsAppError
-from whatsapp.models import MessageTemplate, WebhookEvent
+from whatsapp.models import MessageTemplate, WebhookEvent, WebhookEventKey
 from whatsapp.services import templates_sync, webhook_event_replay
 
 
@@ -64,15 +71,19 @@ class MessageTemplateAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(admin.ModelAdmin):
-    list_display = ["id", "received_at", "status", "event_count", "processed_at", "replay_count", "short_error",
-                    "has_notes"]  # fmt: skip
+class WebhookEventAdmin(MaskedPhonesMixin, admin.ModelAdmin):
+    list_display = ["id", "received_at", "status", "carries", "event_count", "processed_at", "replay_count",
+                    "short_error", "has_notes"]  # fmt: skip
     list_filter = ["status"]
     date_hierarchy = "received_at"
-    readonly_fields = ["received_at", "status", "processed_at", "event_count", "replay_count", "signature", "error",
-                       "notes", "body_text"]  # fmt: skip
+    readonly_fields = ["received_at", "status", "carries", "processed_at", "event_count", "replay_count", "signature",
+                       "error", "notes", "body_text"]  # fmt: skip
+    search_fields = ["keys__value"]  # see get_search_results
+    search_help_text = _("A phone number (any format) or a message id (wamid....), exactly.")
     exclude = ["body"]
     actions = ["replay"]
+    # The users' numbers in the body (wa_id, from, recipient_id ...) and in error messages.
+    masked_fields = {"body_text": "masked_body_text", "error": "masked_error", "short_error": "masked_short_error"}
 
     @admin.display(description="error")
     def short_error(self, event: WebhookEvent) -> str:
@@ -83,9 +94,30 @@ class WebhookEventAdmin(admin.ModelAdmin):
         """Something in the body was not taken as sent (a time out of range, a code kept as text...)."""
         return bool(event.notes)
 
+    @admin.display(description=_("error"))
+    def masked_short_error(self, event: WebhookEvent) -> str:
+        return mask_phones_in_text(self.short_error(event))
+
+    @admin.display(description=_("error"))
+    def masked_error(self, event: WebhookEvent) -> str:
+        return mask_phones_in_text(event.error)
+
     @admin.display(description="body as received")
     def body_text(self, event: WebhookEvent) -> str:
         return format_html("<pre style='white-space: pre-wrap'>{}</pre>", event.text)
+
+    @admin.display(description=_("body as received (phone numbers masked)"))
+    def masked_body_text(self, event: WebhookEvent) -> str:
+        return format_html("<pre style='white-space: pre-wrap'>{}</pre>", mask_phones_in_json(event.text))
+
+    def get_search_results(self, request, queryset, search_term):
+        """The bodies that mention this number or message id: one indexed lookup of their keys (whatsapp/search.py)."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        with contextlib.suppress(InvalidPhoneNumber):  # not a number: a message id
+            term = normalize_phone(term)
+        return queryset.filter(pk__in=WebhookEventKey.objects.filter(value=term).values("webhook_event_id")), False
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -99,6 +131,8 @@ class WebhookEventAdmin(admin.ModelAdmin):
 
     @admin.action(description="Replay the selected webhooks (re-run parsing and signals)", permissions=["replay"])
     def replay(self, request, queryset):
+        if request.POST.get("post") != "yes":
+            return self._replay_confirmation(request, queryset)
         ok = failed = 0
         for event in queryset.order_by("received_at", "id"):
             if webhook_event_replay(webhook_event=event):
@@ -110,3 +144,20 @@ class WebhookEventAdmin(admin.ModelAdmin):
         self.message_user(request, f"Replayed {ok} webhook(s).", messages.SUCCESS)
         if failed:
             self.message_user(request, f"{failed} webhook(s) failed again; see their error.", messages.ERROR)
+
+    def _replay_confirmation(self, request, queryset):
+        """Like delete_selected: what will be replayed, and what replaying does, before it is done."""
+        count = queryset.count()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Replay webhooks?"),
+            "opts": self.model._meta,
+            "count": count,
+            "by_status": dict(queryset.order_by().values_list("status").annotate(n=Count("id"))),
+            "sample": queryset.order_by("received_at", "id")[:50],
+            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+            "select_across": request.POST.get("select_across", "0"),
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "masked": self.masks_phones(request),
+        }
+        return TemplateResponse(request, "admin/whatsapp/webhookevent/replay_confirmation.html", context)

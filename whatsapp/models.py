@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
@@ -141,6 +142,8 @@ class WebhookEvent(models.Model):
     notes = models.TextField(blank=True, default="", db_default="")
     event_count = models.PositiveIntegerField(default=0)
     replay_count = models.PositiveIntegerField(default=0)
+    # What the body carries, e.g. "delivered ×2, read, message (text)" (whatsapp/search.py, when stored).
+    carries = models.CharField(_("carries"), max_length=255, blank=True)
 
     class Meta:
         ordering = ["-received_at", "-id"]
@@ -162,3 +165,24 @@ class WebhookEvent(models.Model):
     @property
     def text(self) -> str:
         return bytes(self.body).decode("utf-8", errors="replace")
+
+
+class WebhookEventKey(models.Model):
+    """A user's phone number (E.164) or a message id found in a stored webhook body: what the admin searches by.
+
+    Extracted from the body when it is stored (whatsapp/search.py); an exact,
+    indexed lookup finds the bodies that mention a number or a message.
+    """
+
+    webhook_event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="keys")
+    value = models.CharField(max_length=255)
+
+    class Meta:
+        default_permissions = ()  # no admin of its own: seen and searched through its WebhookEvent
+        indexes = [models.Index(fields=["value"], name="whatsapp_webhookkey_value")]
+        constraints = [
+            models.UniqueConstraint(fields=["webhook_event", "value"], name="whatsapp_webhookkey_one_per_event")
+        ]
+
+    def __str__(self) -> str:
+        return self.value

@@ -5,6 +5,8 @@ Managers get every permission of the campaigns, audiences and whatsapp apps
 view and change the periodic tasks (the "Send campaign batch" schedule).
 Viewers get the view permissions of the same models: they see campaigns,
 dashboards and figures, but cannot activate, pause, export phones or clone.
+`audiences.view_phone_numbers` is not a view of a model but of personal data:
+viewers never get it (audiences 0006 grants it to managers).
 
 On a fresh `migrate` the permissions do not exist yet (post_migrate creates
 them after every migration has run), so they are created here first, from
@@ -46,7 +48,7 @@ def create_roles(apps, schema_editor):
     beat = permissions.filter(content_type__app_label=BEAT[0], codename__in=BEAT[1])
     roles = {
         MANAGERS: everything | beat,
-        VIEWERS: (everything | beat).filter(codename__startswith="view_"),
+        VIEWERS: (everything | beat).filter(codename__startswith="view_").exclude(codename="view_phone_numbers"),
     }
     for name, granted in roles.items():
         group, _ = Group.objects.using(using).get_or_create(name=name)

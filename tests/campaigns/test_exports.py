@@ -9,6 +9,7 @@ from django.http import StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
 
+from audiences.models import Contact
 from campaigns.exports import PLAIN, TEXT, TIME, csv_lines, defuse, row_formatter
 from campaigns.models import Recipient
 from campaigns.services import campaign_recount
@@ -71,7 +72,7 @@ def test_failures_export_lists_each_failed_recipient_with_name_error_and_last_at
     assert response.status_code == 200
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert b"".join(response.streaming_content).decode() == (
-        "phone,name,error_code,reason,attempts,last_attempt_at\r\n"
+        "\ufeffphone,name,error_code,reason,attempts,last_attempt_at\r\n"
         '+14155550102,"\'=HYPERLINK(""http://x.example"",""click"")",131026,'
         "Error 131026: Message undeliverable - the number is not on WhatsApp,3,2026-03-02 10:30:05+00:00\r\n"
         '+14155550103,"Bob, Jr.",130472,\'-experiment,1,2026-03-02 11:30:05+00:00\r\n'
@@ -81,7 +82,7 @@ def test_failures_export_lists_each_failed_recipient_with_name_error_and_last_at
 def test_recipients_export_lists_every_recipient_with_status_dates_and_errors(admin_client, campaign):
     content = b"".join(export(admin_client, campaign, "recipients").streaming_content).decode()
     assert content.split("\r\n") == [
-        "phone,name,status,position,estimated_send_date,attempts,message_id,sent_at,delivered_at,read_at,failed_at,"
+        "\ufeffphone,name,status,position,estimated_send_date,attempts,message_id,sent_at,delivered_at,read_at,failed_at,"
         "error_code,reason",
         "+14155550101,Ann Lee,read,0,2026-03-02,1,wamid.A,2026-03-02 09:30:05+00:00,2026-03-02 09:31:05+00:00,"
         "2026-03-02 09:32:05+00:00,,,",
@@ -166,3 +167,71 @@ def test_a_row_is_formatted_by_column_kind():
 def test_lines_are_yielded_a_chunk_of_rows_at_a_time():
     chunks = list(csv_lines(header=["a"], rows=[(1,), (2,), (3,)], chunk=2))
     assert chunks == ["a\r\n", "1\r\n2\r\n", "3\r\n"]
+
+
+# --- Excel: a BOM and the separator it expects -----------------------------------
+
+
+def test_an_export_starts_with_a_utf8_bom_so_excel_keeps_accents(admin_client, campaign):
+    Contact.objects.filter(phone="+14155550101").update(name="Zoé Løkke")
+    raw = b"".join(export(admin_client, campaign, "recipients").streaming_content)
+    assert raw.startswith(b"\xef\xbb\xbfphone,")
+    assert "Zoé Løkke".encode() in raw
+
+
+@pytest.mark.parametrize(
+    ("language", "separator"),
+    [("fr-FR,fr;q=0.9", ";"), ("de", ";"), ("pt-BR", ";"), ("es", ";"), ("en-US,en;q=0.9", ","), ("", ",")],
+)
+def test_the_default_separator_is_the_one_excel_uses_for_the_browsers_language(
+    admin_client, campaign, language, separator
+):
+    response = admin_client.get(
+        reverse("admin:campaigns_campaign_export_failures", args=[campaign.pk]), HTTP_ACCEPT_LANGUAGE=language
+    )
+    header = b"".join(response.streaming_content).decode().splitlines()[0]
+    assert header == "\ufeff" + separator.join(["phone", "name", "error_code", "reason", "attempts", "last_attempt_at"])
+
+
+@pytest.mark.parametrize(("sep", "line"), [("semicolon", "+14155550103;Bob, Jr.;130472"), ("comma", '"Bob, Jr."')])
+def test_sep_chooses_the_separator_and_quotes_what_contains_it(admin_client, campaign, sep, line):
+    response = admin_client.get(
+        reverse("admin:campaigns_campaign_export_failures", args=[campaign.pk]), {"sep": sep}, HTTP_ACCEPT_LANGUAGE="fr"
+    )
+    assert line in b"".join(response.streaming_content).decode()
+
+
+def test_a_tab_separated_export_is_named_and_typed_as_such(admin_client, campaign):
+    response = admin_client.get(
+        reverse("admin:campaigns_campaign_export_recipients", args=[campaign.pk]), {"sep": "tab"}
+    )
+    assert response["Content-Type"] == "text/tab-separated-values; charset=utf-8"
+    assert response["Content-Disposition"].endswith('.tsv"')
+    assert b"".join(response.streaming_content).decode().splitlines()[1].startswith("+14155550101\tAnn Lee\tread\t")
+
+
+def test_an_unknown_separator_is_refused(admin_client, campaign):
+    url = reverse("admin:campaigns_campaign_export_recipients", args=[campaign.pk])
+    assert admin_client.get(url, {"sep": "pipe"}).status_code == 400
+
+
+def test_the_export_stays_streamed_with_its_bom(admin_client, campaign):
+    response = export(admin_client, campaign, "recipients")
+    assert isinstance(response, StreamingHttpResponse)
+    first = next(iter(response.streaming_content))
+    assert first == "\ufeff".encode()
+
+
+def test_the_export_options_page_preselects_the_languages_separator_and_leads_to_the_file(admin_client, campaign):
+    url = reverse("admin:campaigns_campaign_export", args=[campaign.pk])
+    page = admin_client.get(url, HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert 'value="semicolon" checked' in page and 'value="recipients" checked' in page
+    response = admin_client.get(url, {"export": "failures", "sep": "tab"})
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:campaigns_campaign_export_failures", args=[campaign.pk]) + "?sep=tab"
+    change = admin_client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])).content.decode()
+    assert url in change
+
+
+def test_viewers_get_no_export_options(viewer_client, campaign):
+    assert viewer_client.get(reverse("admin:campaigns_campaign_export", args=[campaign.pk])).status_code == 403

@@ -85,7 +85,7 @@ def published_values():
     import dev
 
     for name in ("WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN", "WHATSAPP_ACCESS_TOKEN"):
-        yield name, dev.DEMO_ENVIRONMENT[name]
+        yield name, dev.demo_environment()[name]
     yield "WHATSAPP_APP_SECRET", payloads.TEST_APP_SECRET
     yield "WHATSAPP_APP_SECRET", "bench-app-secret"
     yield "WHATSAPP_VERIFY_TOKEN", "bench-verify"
