@@ -22,6 +22,7 @@ from django.db import transaction
 from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from campaigns.models import Campaign
@@ -35,7 +36,7 @@ def campaign_activate_later(*, campaign: Campaign) -> str:
     """Activate in the background: refuse now (CampaignStateError / CampaignValidationError) or enqueue; the job id."""
     if campaign.status != Campaign.Status.DRAFT:
         raise CampaignStateError(f"Only a draft campaign can be activated; {campaign} is {campaign.status}.")
-    campaign_validate(campaign=campaign)
+    campaign_validate(campaign=campaign, now=timezone.now())
     return _enqueue(activate_task, campaign)
 
 
