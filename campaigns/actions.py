@@ -69,6 +69,14 @@ def available_actions(*, model_admin, request, campaign: Campaign) -> list[Actio
     ]
 
 
+def buttons(*, model_admin, request, campaign: Campaign) -> list[tuple[Action, str]]:
+    """(action, its URL) for the campaign page's and the dashboard's lifecycle buttons."""
+    return [
+        (action, lifecycle_url(campaign.pk, action.name))
+        for action in available_actions(model_admin=model_admin, request=request, campaign=campaign)
+    ]
+
+
 def _allowed(action: Action, *, model_admin, request, campaign: Campaign) -> bool:
     if campaign.status not in action.statuses:
         return False

@@ -175,10 +175,7 @@ class CampaignAdmin(admin.ModelAdmin):
                 failures=campaign_failures(campaign=campaign),
                 has_export_permission=self.has_export_permission(request),
                 preview=preview.campaign_preview(campaign=campaign),
-                lifecycle=[
-                    (action, actions.lifecycle_url(campaign.pk, action.name))
-                    for action in actions.available_actions(model_admin=self, request=request, campaign=campaign)
-                ],
+                lifecycle=actions.buttons(model_admin=self, request=request, campaign=campaign),
                 activation_problems=(
                     services.campaign_problems(campaign=campaign, now=timezone.now())
                     if campaign.status == Campaign.Status.DRAFT

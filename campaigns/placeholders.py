@@ -37,6 +37,7 @@ CONTACT_SOURCES = [
     ("phone", _("Phone")),
     ("language", _("Language")),
 ]
+SOURCE = r"^(first_name|name|phone|language|attributes\.\w+(\.\w+)*)$"
 ATTRIBUTE_SAMPLE = 2000  # contacts whose attribute keys are offered (the most recent ones)
 
 
@@ -163,9 +164,9 @@ class SlotField(forms.MultiValueField):
 
     def __init__(self, *, slot: Slot, choices, **kwargs):
         self.slot = slot
-        flat = [value for value, label in choices if not isinstance(label, list | tuple)]
-        flat += [value for _group, options in choices if isinstance(options, list | tuple) for value, _l in options]
-        fields = [forms.ChoiceField(choices=[(v, v) for v in flat], required=False), forms.CharField(required=False)]
+        # Any contact field or attribute key, not only those offered: the offer is a sample of the data.
+        source = forms.RegexField(regex=SOURCE, required=False, error_messages={"invalid": _("Unknown field.")})
+        fields = [source, forms.CharField(required=False)]
         super().__init__(fields, require_all_fields=False, required=False, widget=SlotWidget(choices), **kwargs)
 
     def compress(self, data_list):

@@ -20,7 +20,7 @@ from django.db.models import Count, Max
 from audiences.selectors import audience_contacts
 from campaigns import lifecycle, states
 from campaigns.batch import BatchResult, batch_send
-from campaigns.models import Campaign, CampaignDay, Recipient
+from campaigns.models import BatchContinuation, Campaign, CampaignDay, Recipient
 from campaigns.planning import daily_share, estimated_send_day
 from campaigns.quota import local_day, quota_usage
 from campaigns.rendering import parameter_problems
@@ -32,6 +32,7 @@ __all__ = [
     "CampaignStateError",
     "CampaignValidationError",
     "batch_send",
+    "batch_continuation_record",
     "campaign_activate",
     "campaign_cancel",
     "campaign_clone",
@@ -489,6 +490,21 @@ def campaign_clone(*, campaign: Campaign, name: str | None = None, now: dt.datet
     Campaign.objects.filter(pk=copy.pk).update(created_at=now, updated_at=now)
     copy.created_at = copy.updated_at = now
     return copy
+
+
+# --- The send batch's own continuations -------------------------------------------
+
+
+def batch_continuation_record(*, run_at: dt.datetime | None, now: dt.datetime, window_full: bool) -> None:
+    """Remember a continuation the send task scheduled for itself (None: none); forget those already due.
+
+    Only for the operator's eyes (Today's "Next send batch"): the continuation
+    itself is a Celery task with an ETA, which this row does not control.
+    """
+    BatchContinuation.objects.filter(run_at__lte=now).delete()
+    if run_at is not None:
+        reason = "the 24-hour window was full" if window_full else "a retry comes due"
+        BatchContinuation.objects.get_or_create(run_at=run_at, defaults={"reason": reason, "created_at": now})
 
 
 # --- Status tracking ----------------------------------------------------------

@@ -29,7 +29,7 @@ from django.db.models import Q, Sum
 from django.urls import reverse
 from django_celery_beat.models import PeriodicTask
 
-from campaigns.models import Campaign, CampaignDay, Recipient
+from campaigns.models import BatchContinuation, Campaign, CampaignDay, Recipient
 from campaigns.planning import daily_share
 from campaigns.quota import QuotaUsage, local_day, quota_usage
 from campaigns.tasks import SEND_BATCH_TASK
@@ -67,7 +67,7 @@ class CampaignToday:
     total: int
     sent: int
     pending: int
-    sent_today: int  # quota reserved today for it (the ledger)
+    sent_today: int  # handed to WhatsApp today: quota reserved for it (the ledger), failed ones included
     planned_today: int  # its plan for today (CampaignDay.planned); without one, its daily share if it sends today
     planned_today_is_share: bool
     url: str
@@ -90,12 +90,21 @@ class BatchSchedule:
 
 
 @dataclass(frozen=True)
+class Continuation:
+    """A send batch the last batch scheduled for itself (campaigns/tasks.py), still ahead."""
+
+    run_at: dt.datetime
+    reason: str
+
+
+@dataclass(frozen=True)
 class TodayOverview:
     now: dt.datetime
     quota: QuotaUsage
     campaigns: list[CampaignToday]
     schedules: list[BatchSchedule]
     alerts: list[Alert] = field(default_factory=list)
+    continuation: Continuation | None = None
 
     @property
     def quota_used_percent(self) -> int:
@@ -103,12 +112,21 @@ class TodayOverview:
 
     @property
     def next_batch_at(self) -> dt.datetime | None:
+        """The earliest of the schedules' next runs and a pending continuation."""
         times = [s.next_run_at for s in self.schedules if s.next_run_at is not None]
+        if self.continuation is not None:
+            times.append(self.continuation.run_at)
         return min(times, default=None)
+
+    @property
+    def live(self) -> bool:
+        """Something is moving (a campaign running or scheduled, a continuation ahead): the page refreshes itself."""
+        running = any(c.status in (C.RUNNING, C.SCHEDULED) for c in self.campaigns)
+        return running or self.continuation is not None
 
 
 def today_overview(*, now: dt.datetime) -> TodayOverview:
-    """Everything the Today panel shows at `now`, in six queries (three of them the quota's)."""
+    """Everything the Today panel shows at `now`, in seven queries (three of them the quota's)."""
     quota = quota_usage(now=now)
     today = local_day(now)
     campaigns = list(
@@ -130,7 +148,17 @@ def today_overview(*, now: dt.datetime) -> TodayOverview:
         *_alerts_quota_short(active, plans=plans, quota=quota),
         *_alerts_unknown(campaigns),
     ]
-    return TodayOverview(now=now, quota=quota, campaigns=rows, schedules=schedules, alerts=alerts)
+    continuation = (
+        BatchContinuation.objects.filter(run_at__gt=now).order_by("run_at").values_list("run_at", "reason").first()
+    )
+    return TodayOverview(
+        now=now,
+        quota=quota,
+        campaigns=rows,
+        schedules=schedules,
+        alerts=alerts,
+        continuation=Continuation(*continuation) if continuation else None,
+    )
 
 
 # --- campaigns ----------------------------------------------------------------
