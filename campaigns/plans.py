@@ -118,7 +118,14 @@ def retry_plan(*, campaign: Campaign) -> Plan:
     plan = retry_failed_plan(campaign=campaign)
     lines = [plan.summary]
     if plan.retryable:
+        codes = ", ".join(_("no code") if code is None else str(code) for code in plan.codes.get("retried", []))
+        lines.append(_("Retried: the failures with %(codes)s (temporary, or fixable since).") % {"codes": codes})
         lines.append(_("Each requeued recipient gets one more attempt; its earlier attempts stay counted."))
+    if plan.later:
+        lines.append(
+            _("%(n)s of them (error 131049) go out no sooner than 24 hours after they failed, as WhatsApp asks.")
+            % {"n": plan.later}
+        )
     problems = [] if plan.retryable else [_("Nothing to retry: no failure here can be fixed by sending again.")]
     return Plan(lines=lines, problems=problems, needs_reopen=plan.needs_reopen and bool(plan.retryable))
 

@@ -62,7 +62,8 @@ class RetryPlan:
     failed: int
     retryable: int
     not_retried: dict[str, int] = field(default_factory=dict)  # reason -> recipients
-    codes: dict[str, list[int]] = field(default_factory=dict)  # reason -> the error codes seen
+    codes: dict[str, list[int]] = field(default_factory=dict)  # reason (or "retried") -> the error codes seen
+    later: int = 0  # of the retryable, failed with a "later" code (131049): sent no sooner than 24 h after
 
     @property
     def needs_reopen(self) -> bool:
@@ -81,16 +82,12 @@ class RetryPlan:
                     count,
                 )
             elif reason == OPT_OUT:
-                text = ngettext(
-                    "%(n)d stopped marketing messages (error %(codes)s)",
-                    "%(n)d stopped marketing messages (error %(codes)s)",
-                    count,
-                )
+                text = _("%(n)d stopped marketing messages (error %(codes)s)")
             else:
                 text = ngettext(
                     "%(n)d failed for good: WhatsApp refuses a resend the same way (error %(codes)s)",
                     "%(n)d failed for good: WhatsApp refuses a resend the same way (errors %(codes)s)",
-                    count,
+                    len(self.codes.get(reason, [])),
                 )
             texts.append(text % {"n": count, "codes": codes})
         return texts
@@ -136,7 +133,7 @@ def retry_failed_plan(*, campaign: Campaign) -> RetryPlan:
         .annotate(n=Count("id"))
         .order_by("error_code")
     )
-    failed = retryable = 0
+    failed = retryable = later = 0
     not_retried: dict[str, int] = {}
     codes: dict[str, list[int]] = {}
     for group in groups:
@@ -150,11 +147,17 @@ def retry_failed_plan(*, campaign: Campaign) -> RetryPlan:
             reason = PERMANENT
         else:
             retryable += n
+            later += n if code in LATER_CODES else 0
+            codes.setdefault("retried", [])
+            if code not in codes["retried"]:
+                codes["retried"].append(code)
             continue
         not_retried[reason] = not_retried.get(reason, 0) + n
         if code is not None and code not in codes.setdefault(reason, []):
             codes[reason].append(code)
-    return RetryPlan(status=status, failed=failed, retryable=retryable, not_retried=not_retried, codes=codes)
+    return RetryPlan(
+        status=status, failed=failed, retryable=retryable, not_retried=not_retried, codes=codes, later=later
+    )
 
 
 def campaign_retry_failed(*, campaign: Campaign, now: dt.datetime, reopen: bool = False) -> RetryOutcome:

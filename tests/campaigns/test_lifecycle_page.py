@@ -9,7 +9,7 @@ from django.urls import reverse
 from campaigns.models import Campaign, Recipient
 from tests.campaigns.helpers import running_campaign
 from tests.factories.audiences import ContactFactory
-from tests.factories.campaigns import CampaignFactory
+from tests.factories.campaigns import CampaignFactory, RecipientFactory
 
 pytestmark = pytest.mark.django_db
 C = Campaign.Status
@@ -42,7 +42,14 @@ def lifecycle(campaign, action: str) -> str:
 )
 def test_the_buttons_follow_the_campaigns_state(manager_client, status, expected):
     campaign = CampaignFactory(status=status, failed=1, unknown=1)
+    RecipientFactory(campaign=campaign, status=R.FAILED, error_code=130429)
     assert buttons(change_page(manager_client, campaign)) == expected
+
+
+def test_no_retry_button_when_no_failure_can_be_fixed_by_a_resend(manager_client):
+    campaign = CampaignFactory(status=C.RUNNING, failed=1)
+    RecipientFactory(campaign=campaign, status=R.FAILED, error_code=131026)
+    assert "retry_failed" not in buttons(change_page(manager_client, campaign))
 
 
 def test_retry_and_resend_are_offered_only_when_there_is_something_to_retry_or_resend(manager_client):
