@@ -145,6 +145,23 @@ def test_commands_create_activate_and_top_up(capsys):
     assert Contact.objects.count() == 2
 
 
+def test_create_campaign_takes_url_button_suffixes_and_an_empty_start(capsys):
+    from tests.factories.audiences import AudienceFactory
+
+    url = {"type": "BUTTONS", "buttons": [{"type": "URL", "text": "Order", "url": "https://shop.example/{{1}}"}]}
+    template = MessageTemplateFactory(components=[{"type": "BODY", "text": "Hi {{1}}"}, url])
+    AudienceFactory(name="All")
+    ContactFactory()
+    call_command(
+        "create_campaign", "--name=Orders", f"--template={template.name}", "--language=en_US", "--audience=All",
+        "--param={{contact.first_name|there}}", "--button-param=o/{{contact.attributes.order|latest}}",
+    )  # fmt: skip
+    campaign = Campaign.objects.get(pk=int(capsys.readouterr().out.strip()))
+    assert (campaign.button_parameters, campaign.start_at) == (["o/{{contact.attributes.order|latest}}"], None)
+    call_command("activate_campaign", str(campaign.pk))
+    assert "recipients_added: 1" in capsys.readouterr().out
+
+
 @pytest.mark.postgres
 def test_postgres_materialises_with_set_based_inserts(django_assert_max_num_queries):
     ContactFactory.create_batch(50)
