@@ -12,6 +12,7 @@ URL: admin:campaigns_campaign_lifecycle (<id>/lifecycle/<action>/).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 from django.contrib import messages
 from django.contrib.admin.utils import unquote
@@ -141,12 +142,8 @@ def run(request, *, model_admin, action: str, campaign: Campaign, now):
     """Run one action's service on one campaign, report it; a redirect for the background jobs, else None."""
     try:
         if action == "activate":
-            if campaign.cloned_from_id is not None:
-                skip = request.POST.get("skip_reached_by_source") == "on"
-                Campaign.objects.filter(pk=campaign.pk).update(skip_reached_by_source=skip)
-                campaign.skip_reached_by_source = skip
             return jobs.start_jobs(model_admin, request, Campaign.objects.filter(pk=campaign.pk),
-                                   start=jobs.campaign_activate_later, what=_("Activation"))  # fmt: skip
+                                   start=activate_later(request), what=_("Activation"))  # fmt: skip
         if action == "top_up":
             return jobs.start_jobs(model_admin, request, Campaign.objects.filter(pk=campaign.pk),
                                    start=jobs.campaign_top_up_later, what=_("Top-up"))  # fmt: skip
@@ -178,6 +175,12 @@ def run(request, *, model_admin, action: str, campaign: Campaign, now):
     model_admin.log_change(request, campaign, message)
     model_admin.message_user(request, f"{campaign}: {message}", messages.SUCCESS)
     return None
+
+
+def activate_later(request):
+    """campaign_activate_later with the confirmation page's answer for clones (the box is ticked by default)."""
+    skip = request.POST.get("skip_reached_by_source") == "on"
+    return partial(jobs.campaign_activate_later, skip_reached_by_source=skip)
 
 
 def confirmation_page(request, *, model_admin, action: Action, entries, form_action: str, back_url: str, hidden=()):

@@ -217,7 +217,7 @@ class CampaignAdmin(admin.ModelAdmin):
             request,
             queryset,
             "activate",
-            lambda: jobs.start_jobs(self, request, queryset, start=jobs.campaign_activate_later, what="Activation"),
+            lambda: jobs.start_jobs(self, request, queryset, start=actions.activate_later(request), what="Activation"),
         )
 
     @admin.action(description="Pause", permissions=["change"])

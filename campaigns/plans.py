@@ -14,7 +14,7 @@ from campaigns.models import Campaign, Recipient
 from campaigns.planning import daily_share, estimated_send_day
 from campaigns.quota import local_day, quota_usage
 from campaigns.retry import retry_failed_plan
-from campaigns.services import campaign_problems, first_day_capacity, reached_by_source
+from campaigns.services import REACHED, campaign_problems, first_day_capacity, reached_by_source
 
 C = Campaign.Status
 R = Recipient.Status
@@ -55,9 +55,7 @@ def activation_plan(*, campaign: Campaign, now: dt.datetime, top_up: bool = Fals
     source = campaign.cloned_from
     if source is not None:
         reached = new.filter(
-            phone__in=Recipient.objects.filter(campaign_id=source.pk)
-            .filter(status__in=[R.QUEUED, R.SENT, R.DELIVERED, R.READ, R.UNKNOWN])
-            .values("phone")
+            phone__in=Recipient.objects.filter(campaign_id=source.pk, status__in=REACHED).values("phone")
         ).count()
         lines.append(
             _("%(n)s of them were already reached by “%(source)s”, the campaign this one was cloned from.")
