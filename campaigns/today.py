@@ -140,17 +140,17 @@ def today_overview(*, now: dt.datetime) -> TodayOverview:
     sharing = sum(1 for c in active if c.status in (C.RUNNING, C.SCHEDULED))
     rows = [_campaign_today(c, quota=quota, plan=plans.get(c.pk, {}), sharing=sharing, today=today) for c in active]
     schedules = _batch_schedules(now=now)
+    continuation = (
+        BatchContinuation.objects.filter(run_at__gt=now).order_by("run_at").values_list("run_at", "reason").first()
+    )
     alerts = [
         *_alerts_paused_by_error(active),
         *_alerts_template_not_approved(active),
-        *_alerts_no_batch(schedules),
+        *_alerts_no_batch(schedules, continuation=continuation is not None),
         *_alerts_failure_rate(active),
         *_alerts_quota_short(active, plans=plans, quota=quota),
         *_alerts_unknown(campaigns),
     ]
-    continuation = (
-        BatchContinuation.objects.filter(run_at__gt=now).order_by("run_at").values_list("run_at", "reason").first()
-    )
     return TodayOverview(
         now=now,
         quota=quota,
@@ -352,7 +352,7 @@ def next_run_at(task: PeriodicTask, *, now: dt.datetime) -> dt.datetime | None:
     return moment
 
 
-def _alerts_no_batch(schedules: list[BatchSchedule]) -> list[Alert]:
+def _alerts_no_batch(schedules: list[BatchSchedule], *, continuation: bool = False) -> list[Alert]:
     if any(s.next_run_at is not None for s in schedules):
         return []
     disabled = [s for s in schedules if not s.enabled]
@@ -362,7 +362,11 @@ def _alerts_no_batch(schedules: list[BatchSchedule]) -> list[Alert]:
     else:
         message = f"No send batch is scheduled: no enabled periodic task runs {SEND_BATCH_TASK}."
         url = reverse("admin:django_celery_beat_periodictask_changelist") + "?" + urlencode({"task": SEND_BATCH_TASK})
-    return [Alert("error", message + " Campaigns send only when someone runs a batch.", url, "Open the schedule")]
+    if continuation:
+        message += " The continuation below runs once; after it, campaigns send only when someone runs a batch."
+    else:
+        message += " Campaigns send only when someone runs a batch."
+    return [Alert("error", message, url, "Open the schedule")]
 
 
 # --- helpers -------------------------------------------------------------------
