@@ -97,7 +97,8 @@ def activation_plan(*, campaign: Campaign, now: dt.datetime, top_up: bool = Fals
         ahead = Recipient.objects.filter(campaign_id=campaign.pk, status__in=[R.PENDING, R.QUEUED]).count()
         done = estimated_send_day(base_day=base_day, ahead=ahead + to_add - 1, share=share, first_day=first)
         lines.append(_("Estimated completion: %(day)s.") % {"day": done.isoformat()})
-    return Plan(lines=lines, problems=problems, offers_source_skip=source is not None)
+    # A top-up follows the choice made at activation (recorded on the campaign): no box to tick again.
+    return Plan(lines=lines, problems=problems, offers_source_skip=source is not None and not top_up)
 
 
 def cancel_plan(*, campaign: Campaign) -> Plan:
