@@ -67,11 +67,15 @@
     }
   }
 
+  let latestSlots = 0;
+
   async function redrawSlots() {
     if (!placeholders || !slots) return refresh();
+    const request = ++latestSlots;
     try {
       const response = await fetch(placeholders.dataset.url + "?" + query(), { headers: { Accept: "application/json" } });
       const data = await response.json();
+      if (request !== latestSlots) return; // the template or audience changed again: a newer answer is coming
       if (response.ok) {
         slots.innerHTML = data.html;
         labelSlots();
