@@ -14,22 +14,29 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from audiences.admin_phones import MaskedPhonesMixin
 from audiences.phones import InvalidPhoneNumber, mask_phones_in_text, normalize_phone
-from campaigns import exports, jobs, preview, services
+from campaigns import actions, exports, jobs, preview, services
 from campaigns.dashboard import campaign_dashboard_view
-from campaigns.models import Campaign, Recipient
+from campaigns.forms import CampaignForm
+from campaigns.models import Campaign, Recipient, TestSend
 from campaigns.selectors import campaign_failures, campaign_stats, quota_today
 from whatsapp.models import MessageTemplate
 
+STORED_PARAMETERS = ("header_parameters", "parameters", "button_parameters")
 COUNTERS = ("total", "pending", "queued", "sent", "delivered", "read", "failed", "skipped", "unknown", "cancelled")
 
 
 class SendTestForm(forms.Form):
-    phone = forms.CharField(max_length=32, help_text="E.164, e.g. +14155550123. It counts against the daily limit.")
+    phone = forms.CharField(
+        max_length=32,
+        label=gettext_lazy("Phone"),
+        help_text=gettext_lazy("E.164, e.g. +14155550123. It counts against the daily limit."),
+    )
 
 
 def _each(modeladmin, request, queryset, service, done: str, **kwargs) -> None:
@@ -55,16 +62,26 @@ def _each(modeladmin, request, queryset, service, done: str, **kwargs) -> None:
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
     change_form_template = "admin/campaigns/campaign/change_form.html"
+    form = CampaignForm
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
-    list_display = ("name", "status", "priority", "progress", "start_at", "estimated_completion_date", "pause_reason")
+    list_display = ("name", "status", "priority", "progress", "start_at", "estimated_completion", "pause_reason")
     list_filter = ("status",)
     search_fields = ("name",)
-    readonly_fields = ("status", "pause_reason", "estimated_completion_date", *COUNTERS, "created_at", "updated_at")
+    readonly_fields = (
+        "status",
+        "pause_reason",
+        "estimated_completion",
+        "cloned_from",
+        *COUNTERS,
+        "created_at",
+        "updated_at",
+    )
+    # The template's placeholders are fields of CampaignForm, drawn by change_form.html beside the preview.
     fieldsets = (
-        (None, {"fields": ("name", "template", "header_parameters", "parameters", "header_media_url", "audience")}),
-        ("Schedule", {"fields": ("priority", "start_at", "end_at", "daily_cap")}),
-        ("State", {"fields": ("status", "pause_reason", "estimated_completion_date")}),
-        ("Counters", {"classes": ("collapse",), "fields": COUNTERS}),
+        (None, {"fields": ("name", "template", "audience", "header_media_url")}),
+        (gettext_lazy("Schedule"), {"fields": ("priority", "start_at", "end_at", "daily_cap")}),
+        (gettext_lazy("State"), {"fields": ("status", "pause_reason", "estimated_completion")}),
+        (gettext_lazy("Counters"), {"classes": ("collapse",), "fields": COUNTERS}),
     )
     actions = (
         "activate",
@@ -78,10 +95,36 @@ class CampaignAdmin(admin.ModelAdmin):
         "clone",
     )
 
-    @admin.display(description="progress")
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = list(super().get_fieldsets(request, obj))
+        if obj is not None and obj.cloned_from_id:
+            fieldsets.insert(2, (_("Clone"), {"fields": ("cloned_from", "skip_reached_by_source")}))
+        if obj is not None and not self.has_change_permission(request, obj):
+            # Read-only: no form draws the placeholders, so show what is stored.
+            fieldsets[0] = (None, {"fields": (*fieldsets[0][1]["fields"], *STORED_PARAMETERS)})
+        return fieldsets
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = super().get_readonly_fields(request, obj)
+        if obj is not None and not self.has_change_permission(request, obj):
+            return (*readonly, *STORED_PARAMETERS)
+        return readonly
+
+    @admin.display(description=gettext_lazy("progress (sent = accepted by WhatsApp, not failed since)"))
     def progress(self, campaign: Campaign) -> str:
         percent = 100 * campaign.sent / campaign.total if campaign.total else 0
-        return f"{campaign.sent} of {campaign.total} ({percent:.1f}%)"
+        return _("%(sent)s of %(total)s sent (%(percent).1f%%)") % {
+            "sent": campaign.sent,
+            "total": campaign.total,
+            "percent": percent,
+        }
+
+    @admin.display(description=gettext_lazy("estimated completion"), ordering="estimated_completion_date")
+    def estimated_completion(self, campaign: Campaign):
+        """An estimate only while the campaign can still send: none for a completed or cancelled one."""
+        if campaign.status in (Campaign.Status.COMPLETED, Campaign.Status.CANCELLED):
+            return "-"
+        return campaign.estimated_completion_date or "-"
 
     def has_activate_permission(self, request) -> bool:
         """Activating (and topping up) sends to real people: only "Campaign managers" may."""
@@ -106,6 +149,11 @@ class CampaignAdmin(admin.ModelAdmin):
                  name="campaigns_campaign_job"),
             path("preview/", view(partial(preview.campaign_preview_view, model_admin=self)),
                  name="campaigns_campaign_preview"),
+            path("placeholders/", view(partial(preview.campaign_placeholders_view, model_admin=self)),
+                 name="campaigns_campaign_placeholders"),
+            path("<path:object_id>/lifecycle/<str:action>/",
+                 view(partial(actions.campaign_lifecycle_view, model_admin=self)),
+                 name="campaigns_campaign_lifecycle"),
             *super().get_urls(),
         ]  # fmt: skip
 
@@ -133,12 +181,50 @@ class CampaignAdmin(admin.ModelAdmin):
                 failures=campaign_failures(campaign=campaign),
                 has_export_permission=self.has_export_permission(request),
                 preview=preview.campaign_preview(campaign=campaign),
+                lifecycle=actions.buttons(model_admin=self, request=request, campaign=campaign),
+                activation_problems=(
+                    services.campaign_problems(campaign=campaign, now=timezone.now())
+                    if campaign.status == Campaign.Status.DRAFT
+                    else []
+                ),
+                test_sends=TestSend.objects.filter(campaign=campaign)[:20],
+                show_estimate=campaign.status not in (Campaign.Status.COMPLETED, Campaign.Status.CANCELLED),
             )
         return super().change_view(request, object_id, form_url, extra_context)
 
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if obj.status != Campaign.Status.DRAFT:
+            return
+        problems = services.campaign_problems(campaign=obj, now=timezone.now())
+        if problems:
+            self.message_user(
+                request,
+                _("Saved as a draft, but activation would refuse it: %(problems)s") % {"problems": " ".join(problems)},
+                messages.WARNING,
+            )
+
+    def _confirm_then(self, request, queryset, name: str, run):
+        """A list action that is dangerous: its confirmation page with each campaign's numbers, then `run`."""
+        if request.POST.get("confirm") == "yes":
+            return run()
+        now = timezone.now()
+        entries = [(c, actions.plan_for(name, campaign=c, now=now)) for c in queryset]
+        hidden = [("action", name)] + [(admin.helpers.ACTION_CHECKBOX_NAME, c.pk) for c in queryset]
+        changelist = reverse("admin:campaigns_campaign_changelist")
+        return actions.confirmation_page(
+            request, model_admin=self, action=actions.BY_NAME[name], entries=entries,
+            form_action=changelist, back_url=changelist, hidden=hidden,
+        )  # fmt: skip
+
     @admin.action(description="Activate (validate, then add the audience in the background)", permissions=["activate"])
     def activate(self, request, queryset):
-        return jobs.start_jobs(self, request, queryset, start=jobs.campaign_activate_later, what="Activation")
+        return self._confirm_then(
+            request,
+            queryset,
+            "activate",
+            lambda: jobs.start_jobs(self, request, queryset, start=actions.activate_later(request), what="Activation"),
+        )
 
     @admin.action(description="Pause", permissions=["change"])
     def pause(self, request, queryset):
@@ -167,15 +253,32 @@ class CampaignAdmin(admin.ModelAdmin):
 
     @admin.action(description="Top up (add new audience matches in the background)", permissions=["activate"])
     def top_up(self, request, queryset):
-        return jobs.start_jobs(self, request, queryset, start=jobs.campaign_top_up_later, what="Top-up")
+        return self._confirm_then(
+            request,
+            queryset,
+            "top_up",
+            lambda: jobs.start_jobs(self, request, queryset, start=jobs.campaign_top_up_later, what="Top-up"),
+        )
 
-    @admin.action(description="Retry failed recipients", permissions=["change"])
+    @admin.action(description="Retry failed recipients (those a resend can fix)", permissions=["change"])
     def retry_failed(self, request, queryset):
-        _each(self, request, queryset, services.campaign_retry_failed, "Retried: {outcome:,} failed requeued")
+        def run():
+            now = timezone.now()
+            for campaign in queryset:
+                actions.run(request, model_admin=self, action="retry_failed", campaign=campaign, now=now)
+
+        return self._confirm_then(request, queryset, "retry_failed", run)
 
     @admin.action(description="Resend unknown (they may already have the message)", permissions=["change"])
     def resend_unknown(self, request, queryset):
-        _each(self, request, queryset, services.campaign_resend_unknown, "Resent: {outcome:,} unknown requeued")
+        return self._confirm_then(
+            request,
+            queryset,
+            "resend_unknown",
+            lambda: _each(
+                self, request, queryset, services.campaign_resend_unknown, "Resent: {outcome:,} unknown requeued"
+            ),
+        )
 
     @admin.action(description="Send a test message to a phone", permissions=["change"])
     def send_test(self, request, queryset):
@@ -245,11 +348,11 @@ class RecipientAdmin(MaskedPhonesMixin, admin.ModelAdmin):
         "error_details": "masked_error_details",
     }
 
-    @admin.display(description=_("error reason"))
+    @admin.display(description=gettext_lazy("error reason"))
     def masked_error_reason(self, recipient: Recipient) -> str:
         return mask_phones_in_text(recipient.error_reason)
 
-    @admin.display(description=_("error details"))
+    @admin.display(description=gettext_lazy("error details"))
     def masked_error_details(self, recipient: Recipient) -> str:
         return mask_phones_in_text(recipient.error_details)
 

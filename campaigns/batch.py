@@ -248,6 +248,7 @@ def _claim_round(*, now: dt.datetime, size: int, lease: Lease) -> list[Claim]:
                             template=campaign.template,
                             parameters=campaign.parameters,
                             header_parameters=campaign.header_parameters,
+                            button_parameters=campaign.button_parameters,
                             header_media_url=campaign.header_media_url,
                             contact=recipient.contact,
                         ),

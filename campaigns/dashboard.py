@@ -13,8 +13,11 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
-from campaigns import charts
+from campaigns import actions, charts
+from campaigns.models import Campaign
 from campaigns.selectors import CampaignDashboard, campaign_dashboard
+
+LIVE = (Campaign.Status.RUNNING, Campaign.Status.SCHEDULED)
 
 # Admin theme variables first (light and dark), the default theme's value as the fallback.
 COLORS = {
@@ -79,5 +82,9 @@ def campaign_dashboard_view(request, object_id: str, *, model_admin) -> Template
         "dashboard": dashboard,
         "stats": dashboard.stats,
         "charts": dashboard_charts(dashboard),
+        # Polled by refresh.js while the campaign can still change by itself.
+        "live": dashboard.stats["status"] in LIVE or dashboard.stats["queued"] > 0,
+        "lifecycle": actions.buttons(model_admin=model_admin, request=request, campaign=campaign),
+        "show_estimate": dashboard.stats["status"] not in (Campaign.Status.COMPLETED, Campaign.Status.CANCELLED),
     }
     return TemplateResponse(request, "admin/campaigns/campaign/dashboard.html", context)

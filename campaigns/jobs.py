@@ -22,6 +22,7 @@ from django.db import transaction
 from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from campaigns.models import Campaign
@@ -31,11 +32,20 @@ from campaigns.tasks import PROGRESS, activate_task, top_up_task
 # --- Starting a job -----------------------------------------------------------
 
 
-def campaign_activate_later(*, campaign: Campaign) -> str:
-    """Activate in the background: refuse now (CampaignStateError / CampaignValidationError) or enqueue; the job id."""
+def campaign_activate_later(*, campaign: Campaign, skip_reached_by_source: bool | None = None) -> str:
+    """Activate in the background: refuse now (CampaignStateError / CampaignValidationError) or enqueue; the job id.
+
+    `skip_reached_by_source` is the operator's answer on the confirmation page
+    for a clone (None: keep the campaign's setting); recorded on the campaign
+    before the job runs, so a later top-up follows the same choice.
+    """
     if campaign.status != Campaign.Status.DRAFT:
         raise CampaignStateError(f"Only a draft campaign can be activated; {campaign} is {campaign.status}.")
-    campaign_validate(campaign=campaign)
+    campaign_validate(campaign=campaign, now=timezone.now())
+    if skip_reached_by_source is not None and campaign.cloned_from_id is not None:
+        Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.DRAFT).update(
+            skip_reached_by_source=skip_reached_by_source
+        )
     return _enqueue(activate_task, campaign)
 
 

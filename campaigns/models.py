@@ -35,12 +35,17 @@ class Campaign(models.Model):
         blank=True,
         help_text="One value per placeholder of a text header, in order; same placeholders as the body.",
     )
+    button_parameters = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="One value per URL button with a variable suffix, in button order; same placeholders as the body.",
+    )
     header_media_url = models.URLField(blank=True, help_text="For templates with an image/video/document header.")
     audience = models.ForeignKey("audiences.Audience", on_delete=models.PROTECT, related_name="campaigns")
     priority = models.PositiveIntegerField(
         default=1, validators=[MinValueValidator(1)], help_text="Share of the daily limit, relative to others."
     )
-    start_at = models.DateTimeField(null=True, blank=True)
+    start_at = models.DateTimeField(null=True, blank=True, help_text="Empty: starts as soon as it is activated.")
     end_at = models.DateTimeField(null=True, blank=True, help_text="What is still pending then is cancelled.")
     daily_cap = models.PositiveIntegerField(null=True, blank=True, help_text="At most this many messages a day.")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT, db_index=True)
@@ -49,6 +54,14 @@ class Campaign(models.Model):
         null=True, blank=True, help_text="The WhatsApp error code that paused the campaign (empty when paused by hand)."
     )
     estimated_completion_date = models.DateField(null=True, blank=True)
+    # A clone remembers its source so that its activation can leave out whoever the source already reached.
+    cloned_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="clones", editable=False
+    )
+    skip_reached_by_source = models.BooleanField(
+        default=True,
+        help_text="For a clone: leave out, at activation and top-up, everyone its source campaign already reached.",
+    )
 
     # Counters, kept equal to a recount of the recipient rows (campaign_recount).
     total = models.PositiveIntegerField(default=0)
@@ -242,3 +255,55 @@ class QuotaReservation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sender} {self.reserved_at:%Y-%m-%d %H:%M:%S}"
+
+
+class TestSend(models.Model):
+    """One test message sent from the admin, followed by its status webhooks like a recipient's."""
+
+    __test__ = False  # a model, not a pytest test class
+
+    class Status(models.TextChoices):
+        SENT = "sent"
+        DELIVERED = "delivered"
+        READ = "read"
+        FAILED = "failed"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="test_sends")
+    phone = models.CharField(max_length=20)
+    message_id = models.CharField(max_length=255, unique=True)
+    rendered_text = models.TextField(blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.SENT)
+    sent_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    error_code = models.IntegerField(null=True, blank=True)
+    error_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        default_permissions = ()  # shown on the campaign's page to whoever may view the campaign
+
+    def __str__(self) -> str:
+        return f"test {self.message_id} to {self.phone} ({self.status})"
+
+
+class BatchContinuation(models.Model):
+    """A send batch that scheduled its own next run (the 24-hour window was full, or a retry comes due).
+
+    Written by the send task when it enqueues the continuation, so the admin's
+    "Next send batch" can show it; a row whose time has passed means nothing.
+    """
+
+    run_at = models.DateTimeField(db_index=True)
+    reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["run_at"]
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"send batch continuation at {self.run_at:%Y-%m-%d %H:%M:%S}"

@@ -131,9 +131,18 @@ def daily_share(*, limit: int, running_campaigns: int, daily_cap: int | None) ->
     return max(1, share)
 
 
-def estimated_send_day(*, base_day: dt.date, ahead: int, share: int) -> dt.date:
-    """A recipient with `ahead` recipients before it in line goes out on base_day + ahead // share."""
-    return base_day + dt.timedelta(days=ahead // max(1, share))
+def estimated_send_day(*, base_day: dt.date, ahead: int, share: int, first_day: int | None = None) -> dt.date:
+    """A recipient with `ahead` recipients before it in line goes out on base_day + ahead // share.
+
+    `first_day` is what base_day itself still has room for when it is less
+    than a full share (activation today, with part of the day's limit already
+    used): the first `first_day` go out on base_day, the rest a share a day after.
+    """
+    share = max(1, share)
+    first = share if first_day is None else max(0, min(first_day, share))
+    if ahead < first:
+        return base_day
+    return base_day + dt.timedelta(days=1 + (ahead - first) // share)
 
 
 def retry_delay(attempts: int, *, base_seconds: int = 60, max_seconds: int = 6 * 3600) -> dt.timedelta:

@@ -16,6 +16,7 @@ import json
 import re
 from dataclasses import asdict, dataclass, field
 
+from django import forms
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
@@ -26,6 +27,7 @@ from django.utils.safestring import SafeString, mark_safe
 from audiences.models import Audience, Contact
 from audiences.phones import mask_phone
 from audiences.selectors import audience_contacts
+from campaigns.placeholders import values_from
 from campaigns.rendering import parameter_problems, resolve_parameters
 from whatsapp.models import PLACEHOLDER, MessageTemplate, fill_placeholders
 
@@ -80,12 +82,24 @@ class Preview:
 
 
 def template_preview(
-    *, template: MessageTemplate, parameters: list, header_parameters: list, header_media_url: str, contact
+    *,
+    template: MessageTemplate,
+    parameters: list,
+    header_parameters: list,
+    header_media_url: str,
+    contact,
+    button_parameters: list = (),
 ) -> Preview:
     """The message `contact` would receive, with what would make the send fail or look wrong."""
     warnings = [] if template.is_approved else [f"Template {template} is {template.status}: it cannot be sent."]
-    warnings += parameter_problems(template=template, parameters=parameters, header_parameters=header_parameters)
+    warnings += parameter_problems(
+        template=template,
+        parameters=parameters,
+        header_parameters=header_parameters,
+        button_parameters=button_parameters,
+    )
     header_values = resolve_parameters(header_parameters, contact)
+    button_values = iter(resolve_parameters(list(button_parameters), contact))
     body_values = resolve_parameters(parameters, contact)
     warnings += _empty_values("Header", header_values) + _empty_values("Body", body_values)
 
@@ -103,12 +117,13 @@ def template_preview(
     for button in (template.component("BUTTONS") or {}).get("buttons") or []:
         kind = str(button.get("type", "")).upper()
         target = str(button.get("url") or button.get("phone_number") or "")
-        buttons.append(Button(kind=kind, text=str(button.get("text") or kind.replace("_", " ").lower()), target=target))
         if kind == "URL" and PLACEHOLDER.search(target):
-            warnings.append(
-                f'The button "{button.get("text", "")}" has a variable URL ({target}): campaigns do not send button '
-                "parameters, so WhatsApp would refuse these messages."
-            )
+            suffix = next(button_values, "")
+            if suffix:
+                target = fill_placeholders(target, [suffix])
+            else:
+                warnings.append(f'The button "{button.get("text", "")}" needs the end of its link ({target}).')
+        buttons.append(Button(kind=kind, text=str(button.get("text") or kind.replace("_", " ").lower()), target=target))
 
     return Preview(
         contact=_describe(contact),
@@ -159,6 +174,7 @@ def campaign_preview(*, campaign) -> Preview:
         template=campaign.template,
         parameters=campaign.parameters,
         header_parameters=campaign.header_parameters,
+        button_parameters=campaign.button_parameters,
         header_media_url=campaign.header_media_url,
         contact=preview_contact(audience=campaign.audience),
     )
@@ -176,8 +192,11 @@ class PreviewInputError(ValueError):
 
 
 def campaign_preview_view(request, *, model_admin):
-    """GET template, audience, parameters, header_parameters (JSON lists), header_media_url -> the preview as JSON.
+    """GET template, audience, the placeholders, header_media_url -> the preview as JSON.
 
+    The placeholders come as the form's own fields (<kind>_<n>_0 the source,
+    <kind>_<n>_1 the text; campaigns/placeholders.py), or, from other callers,
+    as JSON lists `parameters` / `header_parameters` / `button_parameters`.
     For whoever may add or change campaigns; bad values are a 400 with a message.
     """
     if not (model_admin.has_add_permission(request) or model_admin.has_change_permission(request)):
@@ -185,18 +204,51 @@ def campaign_preview_view(request, *, model_admin):
     try:
         template = _object(MessageTemplate, request.GET.get("template"), "template", required=True)
         audience = _object(Audience, request.GET.get("audience"), "audience", required=False)
-        parameters = _list(request.GET.get("parameters"), "parameters")
-        header_parameters = _list(request.GET.get("header_parameters"), "header parameters")
+        if "parameters" in request.GET or "header_parameters" in request.GET:
+            values = {
+                "body": _list(request.GET.get("parameters"), "parameters"),
+                "header": _list(request.GET.get("header_parameters"), "header parameters"),
+                "button": _list(request.GET.get("button_parameters"), "button parameters"),
+            }
+        else:
+            values = values_from(template, request.GET)
     except PreviewInputError as exc:
         return JsonResponse({"error": str(exc)}, status=400)
     preview = template_preview(
         template=template,
-        parameters=parameters,
-        header_parameters=header_parameters,
+        parameters=values["body"],
+        header_parameters=values["header"],
+        button_parameters=values["button"],
         header_media_url=(request.GET.get("header_media_url") or "").strip(),
         contact=preview_contact(audience=audience),
     )
     return JsonResponse({"preview": preview.as_dict(), "html": render_preview_html(preview)})
+
+
+def campaign_placeholders_view(request, *, model_admin):
+    """GET template (audience, current values) -> {"html": the template's placeholder fields, "count": n}.
+
+    The campaign form's script calls it when the template changes; values of
+    the previous template's fields are kept where the new one has the same
+    placeholder (same kind and number).
+    """
+    from campaigns.placeholders import attribute_keys, slot_fields
+
+    if not (model_admin.has_add_permission(request) or model_admin.has_change_permission(request)):
+        raise PermissionDenied
+    try:
+        template = _object(MessageTemplate, request.GET.get("template"), "template", required=False)
+        audience = _object(Audience, request.GET.get("audience"), "audience", required=False)
+    except PreviewInputError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    if template is None:
+        return JsonResponse({"html": render_to_string("admin/campaigns/campaign/placeholders.html", {}), "count": 0})
+    fields = slot_fields(template, values=values_from(template, request.GET), keys=attribute_keys(audience=audience))
+    form = forms.Form()
+    form.fields.update(fields)
+    slots = [form[name] for name in fields]
+    html = render_to_string("admin/campaigns/campaign/placeholders.html", {"slots": slots, "template": template})
+    return JsonResponse({"html": html, "count": len(slots)})
 
 
 def _object(model, value: str | None, label: str, *, required: bool):

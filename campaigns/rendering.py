@@ -38,9 +38,27 @@ def resolve_parameters(parameters: list[str], contact) -> list[str]:
     return [resolve_parameter(value, contact) for value in parameters or []]
 
 
-def parameter_problems(*, template, parameters: list, header_parameters: list) -> list[str]:
+def url_buttons(template) -> list[tuple[int, dict]]:
+    """(index among the template's buttons, button) of each URL button whose URL has a variable suffix."""
+    from whatsapp.models import PLACEHOLDER as TEMPLATE_PLACEHOLDER
+
+    buttons = (template.component("BUTTONS") or {}).get("buttons") or []
+    return [
+        (index, button)
+        for index, button in enumerate(buttons)
+        if str(button.get("type", "")).upper() == "URL" and TEMPLATE_PLACEHOLDER.search(str(button.get("url") or ""))
+    ]
+
+
+def parameter_problems(*, template, parameters: list, header_parameters: list, button_parameters=()) -> list[str]:
     """What is wrong with the campaign's parameter counts for the template (activation refuses them)."""
     problems = []
+    buttons_expected = len(url_buttons(template))
+    buttons_given = len(button_parameters or [])
+    if buttons_given != buttons_expected:
+        problems.append(
+            f"Template {template} takes {buttons_expected} URL button suffix(es); the campaign has {buttons_given}."
+        )
     header_expected = template.header_parameter_count()
     header_given = len(header_parameters or [])
     if header_given != header_expected:
@@ -55,9 +73,15 @@ def parameter_problems(*, template, parameters: list, header_parameters: list) -
 
 
 def build_components(
-    *, template, parameters: list[str], header_media_url: str, contact, header_parameters: list[str] = ()
+    *,
+    template,
+    parameters: list[str],
+    header_media_url: str,
+    contact,
+    header_parameters: list[str] = (),
+    button_parameters: list[str] = (),
 ) -> list[dict]:
-    """The Cloud API `components` of one message: the header (media or text parameters), then the body's."""
+    """The Cloud API `components` of one message: the header (media or text parameters), the body's, URL buttons'."""
     components: list[dict] = []
     header_format = getattr(template, "header_format", "") or ""
     header_values = resolve_parameters(list(header_parameters), contact)
@@ -71,4 +95,9 @@ def build_components(
     values = resolve_parameters(parameters, contact)
     if values:
         components.append({"type": "body", "parameters": [{"type": "text", "text": value} for value in values]})
+    suffixes = resolve_parameters(list(button_parameters), contact)
+    for (index, _button), suffix in zip(url_buttons(template), suffixes, strict=False):
+        components.append(
+            {"type": "button", "sub_type": "url", "index": str(index), "parameters": [{"type": "text", "text": suffix}]}
+        )
     return components

@@ -12,6 +12,7 @@ from campaigns.models import Campaign, CampaignDay, Recipient
 from campaigns.quota import local_day, quota_usage
 from whatsapp.errors import ErrorHelp, error_help
 
+CLOSED = (Campaign.Status.COMPLETED, Campaign.Status.CANCELLED)
 COUNTERS = ("total", "pending", "queued", "sent", "delivered", "read", "failed", "skipped", "unknown", "cancelled")
 
 
@@ -29,8 +30,11 @@ def campaign_stats(*, campaign: Campaign) -> dict:
         delivery_rate=_rate(stats["delivered"], stats["sent"]),
         read_rate=_rate(stats["read"], stats["sent"]),
         failure_rate=_rate(stats["failed"], attempted),
+        # An estimate only while the campaign can still send: none once completed or cancelled.
         estimated_completion_date=(
-            campaign.estimated_completion_date.isoformat() if campaign.estimated_completion_date else None
+            campaign.estimated_completion_date.isoformat()
+            if campaign.estimated_completion_date and campaign.status not in CLOSED
+            else None
         ),
         status=campaign.status,
     )
@@ -140,7 +144,7 @@ def campaign_dashboard(*, campaign: Campaign, now: dt.datetime) -> CampaignDashb
         planned_completion=dt.date.fromisoformat(planned) if planned else None,
         pace_per_day=pace,
         pace_days=len(recent),
-        pace_completion=_pace_completion(pace, remaining=remaining, today=today),
+        pace_completion=_pace_completion(pace, remaining=remaining, today=today) if still_open else None,
     )
 
 

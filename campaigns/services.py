@@ -19,21 +19,23 @@ from django.db import connection, transaction
 from django.db.models import Count, Max
 
 from audiences.erasure import erased_phone, erased_phone_sql
-from audiences.models import Contact, Suppression
 from audiences.selectors import audience_contacts
 from campaigns import lifecycle, states
 from campaigns.batch import BatchResult, batch_send
 from campaigns.clock import as_utc
-from campaigns.models import Campaign, CampaignDay, Recipient
+from campaigns.models import BatchContinuation, Campaign, CampaignDay, Recipient
 from campaigns.planning import daily_share, estimated_send_day
-from campaigns.quota import local_day, quota_lock, quota_reserve, quota_usage
-from campaigns.rendering import build_components, parameter_problems
+from campaigns.quota import local_day, quota_usage
+from campaigns.rendering import parameter_problems
+from campaigns.retry import RetryOutcome, RetryRefused, campaign_retry_failed, retry_failed_plan
+from campaigns.testsends import TestSendError, campaign_send_test, testsend_apply_status
 
 __all__ = [
     "BatchResult",
     "CampaignStateError",
     "CampaignValidationError",
     "batch_send",
+    "batch_continuation_record",
     "campaign_activate",
     "campaign_cancel",
     "campaign_clone",
@@ -42,8 +44,13 @@ __all__ = [
     "campaign_recount",
     "campaign_resend_unknown",
     "campaign_resume",
+    "RetryOutcome",
+    "RetryRefused",
     "campaign_retry_failed",
+    "retry_failed_plan",
+    "TestSendError",
     "campaign_send_test",
+    "testsend_apply_status",
     "campaign_top_up",
     "recipient_apply_status",
     "recipients_apply_statuses",
@@ -81,21 +88,52 @@ class ActivationResult:
 # --- Activation ---------------------------------------------------------------
 
 
-def campaign_validate(*, campaign: Campaign) -> None:
-    """Raise CampaignValidationError with every reason the campaign cannot be activated."""
+def campaign_problems(*, campaign: Campaign, now: dt.datetime | None = None) -> list[str]:
+    """Every reason the campaign cannot be activated as it is (empty: it can). The form shows them on saving."""
     problems = []
     template = campaign.template
     if not template.is_approved:
         problems.append(f"Template {template} is {template.status}, not APPROVED: only approved templates can be sent.")
+    problems += _empty_values(campaign)
     problems += parameter_problems(
-        template=template, parameters=campaign.parameters, header_parameters=campaign.header_parameters
+        template=template,
+        parameters=campaign.parameters,
+        header_parameters=campaign.header_parameters,
+        button_parameters=campaign.button_parameters,
     )
+    if template.header_format in {"IMAGE", "VIDEO", "DOCUMENT"} and not campaign.header_media_url:
+        problems.append(f"Template {template} has a {template.header_format.lower()} header: set its media URL.")
     if not audience_contacts(audience=campaign.audience).exists():
         problems.append(f"Audience {campaign.audience} has no subscribed contacts.")
-    if campaign.start_at is None:
-        problems.append("Set a start date before activating.")
-    if campaign.end_at and campaign.start_at and campaign.end_at <= campaign.start_at:
-        problems.append("The end date must be after the start date.")
+    # An empty start means "when activated", so the end is compared with now.
+    start = campaign.start_at or now
+    if campaign.end_at and start and campaign.end_at <= start:
+        problems.append(
+            "The end date must be after the start date."
+            if campaign.start_at
+            else "The end date has passed: nothing would be sent."
+        )
+    return problems
+
+
+def _empty_values(campaign: Campaign) -> list[str]:
+    """A placeholder left empty (no contact field, no text): WhatsApp refuses empty parameters."""
+    parts = (
+        ("Header", campaign.header_parameters),
+        ("Body", campaign.parameters),
+        ("URL button", campaign.button_parameters),
+    )
+    return [
+        f"{part} placeholder {{{{{n}}}}} is empty: choose a contact field or type its text."
+        for part, values in parts
+        for n, value in enumerate(values or [], start=1)
+        if not str(value).strip()
+    ]
+
+
+def campaign_validate(*, campaign: Campaign, now: dt.datetime | None = None) -> None:
+    """Raise CampaignValidationError with every reason the campaign cannot be activated."""
+    problems = campaign_problems(campaign=campaign, now=now)
     if problems:
         raise CampaignValidationError(problems)
 
@@ -103,17 +141,22 @@ def campaign_validate(*, campaign: Campaign) -> None:
 def campaign_activate(*, campaign: Campaign, now: dt.datetime, progress: Progress | None = None) -> ActivationResult:
     """draft -> scheduled (start in the future) or running: validate, then materialise the audience.
 
-    Validation failures raise CampaignValidationError and change nothing. All
-    or nothing: the recipients are inserted in the transaction that moves the
-    status. `progress(done, total)` is called as the audience's contacts are
-    processed (see `_materialise`).
+    An empty start means "as soon as activated": it becomes `now`. Validation
+    failures raise CampaignValidationError and change nothing. All or nothing:
+    the recipients are inserted in the transaction that moves the status.
+    `progress(done, total)` is called as the audience's contacts are processed
+    (see `_materialise`).
     """
     now = as_utc(now)
-    campaign_validate(campaign=campaign)
-    new_status = C.SCHEDULED if campaign.start_at > now else C.RUNNING
+    campaign_validate(campaign=campaign, now=now)
+    start_now = campaign.start_at is None
+    new_status = C.SCHEDULED if not start_now and campaign.start_at > now else C.RUNNING
     with transaction.atomic():
-        if not states.campaign_move(campaign_id=campaign.pk, to=new_status, now=now, from_={C.DRAFT}):
+        changes = {"start_at": now} if start_now else {}
+        if not states.campaign_move(campaign_id=campaign.pk, to=new_status, now=now, from_={C.DRAFT}, **changes):
             raise CampaignStateError(f"Only a draft campaign can be activated; {campaign} is {_status(campaign)}.")
+        if start_now:
+            campaign.start_at = now
         added = _materialise(campaign=campaign, now=now, progress=progress)
     campaign.refresh_from_db()
     return ActivationResult(campaign.status, added, campaign.estimated_completion_date)
@@ -139,7 +182,12 @@ def _materialise(*, campaign: Campaign, now: dt.datetime, progress: Progress | N
     Estimated send date (an estimate, never a condition for sending): the
     campaign's expected daily share is min(daily cap, limit / number of
     scheduled or running campaigns); a recipient with `ahead` pending
-    recipients before it goes out on max(start day, today) + ahead // share.
+    recipients before it goes out on max(start day, today) + ahead // share,
+    except that today holds only its part of what is really left of today's
+    limit (quota_usage), so a day already used up plans nothing for today.
+
+    A clone with `skip_reached_by_source` leaves out the phones its source
+    campaign already reached (see `reached_by_source`).
 
     `progress(done, total)` counts the recipients inserted out of those to
     insert (the audience's contacts not yet in the campaign): first (0, total),
@@ -152,23 +200,56 @@ def _materialise(*, campaign: Campaign, now: dt.datetime, progress: Progress | N
         limit=settings.WHATSAPP_DAILY_LIMIT, running_campaigns=max(1, running), daily_cap=campaign.daily_cap
     )
     base_day = max(local_day(campaign.start_at or now), local_day(now))
+    first_day = first_day_capacity(campaign=campaign, now=now, base_day=base_day, share=share, running=running)
     mine = Recipient.objects.filter(campaign_id=campaign.pk)
     ahead = mine.filter(status__in=[R.PENDING, R.QUEUED]).count()
     next_position = (mine.aggregate(m=Max("position"))["m"] + 1) if mine.exists() else 0
-    contacts = audience_contacts(audience=campaign.audience).order_by().values("id", "phone")
+    contacts = audience_contacts(audience=campaign.audience).order_by()
+    reached = reached_by_source(campaign=campaign)
+    if reached is not None:
+        contacts = contacts.exclude(phone__in=reached.values("phone"))
+    contacts = contacts.values("id", "phone")
     report = progress or (lambda done, total: None)
+    plan = (base_day, ahead, share, first_day)
     if connection.vendor == "postgresql":
-        added = _materialise_sql(campaign, contacts, next_position, base_day, ahead, share, report)
+        added = _materialise_sql(campaign, contacts, next_position, plan, report)
     else:
-        added = _materialise_orm(campaign, contacts, next_position, base_day, ahead, share, report)
+        added = _materialise_orm(campaign, contacts, next_position, plan, report)
     lifecycle.campaign_bump(campaign_id=campaign.pk, deltas={"total": added, "pending": added})
     _plan_days(campaign=campaign, from_position=next_position)
     last = ahead + added
-    Campaign.objects.filter(pk=campaign.pk).update(
-        estimated_completion_date=estimated_send_day(base_day=base_day, ahead=last - 1, share=share) if last else None,
-        updated_at=now,
+    completion = (
+        estimated_send_day(base_day=base_day, ahead=last - 1, share=share, first_day=first_day) if last else None
     )
+    Campaign.objects.filter(pk=campaign.pk).update(estimated_completion_date=completion, updated_at=now)
     return added
+
+
+# A source campaign "reached" a phone when a message went out to it, or may have (in flight, no answer).
+REACHED = (R.QUEUED, R.SENT, R.DELIVERED, R.READ, R.UNKNOWN)
+
+
+def reached_by_source(*, campaign: Campaign):
+    """The source campaign's recipients a clone leaves out (None: not a clone, or the operator chose to keep them)."""
+    if not campaign.cloned_from_id or not campaign.skip_reached_by_source:
+        return None
+    return Recipient.objects.filter(campaign_id=campaign.cloned_from_id, status__in=REACHED)
+
+
+def first_day_capacity(*, campaign: Campaign, now: dt.datetime, base_day: dt.date, share: int, running: int) -> int:
+    """What `base_day` can still take of this campaign: a full share on a later day; today, its part of what is left.
+
+    Today's part is what is left of today's limit (used by every campaign and
+    test) divided among the running campaigns, at most what is left of the
+    campaign's own cap today.
+    """
+    if base_day > local_day(now):
+        return share
+    usage = quota_usage(now=now)
+    capacity = min(share, usage.left_today // max(1, running))
+    if campaign.daily_cap:
+        capacity = min(capacity, campaign.daily_cap - usage.by_campaign_today.get(campaign.pk, 0))
+    return max(0, capacity)
 
 
 def _plan_days(*, campaign: Campaign, from_position: int) -> None:
@@ -201,7 +282,7 @@ def _plan_days(*, campaign: Campaign, from_position: int) -> None:
     )
 
 
-def _materialise_sql(campaign, contacts, next_position, base_day, ahead, share, report: Progress) -> int:
+def _materialise_sql(campaign, contacts, next_position, plan, report: Progress) -> int:
     """PostgreSQL: set-based, nothing passes through Python, inserted in chunks of PG_CHUNK contacts.
 
     One anti-join picks the audience's contacts not yet in the campaign and
@@ -212,6 +293,8 @@ def _materialise_sql(campaign, contacts, next_position, base_day, ahead, share, 
     anti-join to one pass: repeated per chunk, it would read the campaign's
     recipients once per chunk. The caller's transaction keeps it all-or-nothing.
     """
+    base_day, ahead, share, first_day = plan
+    first = max(0, min(first_day, share))
     audience_sql, audience_params = contacts.query.sql_with_params()
     table = Recipient._meta.db_table
     erased_sql, erased_params = "", []
@@ -246,12 +329,28 @@ def _materialise_sql(campaign, contacts, next_position, base_day, ahead, share, 
                 f"""
                 INSERT INTO {table} (campaign_id, contact_id, phone, position, estimated_send_date, status,
                                      attempts, error_title, error_details, error_reason)
-                SELECT %s, t.id, t.phone, %s + t.k, %s::date + ((%s + t.k) / %s)::int, %s, 0, '', '', ''
+                SELECT %s, t.id, t.phone, %s + t.k,
+                       CASE WHEN %s + t.k < %s THEN %s::date
+                            ELSE %s::date + 1 + ((%s + t.k - %s) / %s)::int END,
+                       %s, 0, '', '', ''
                 FROM {NEW_RECIPIENTS} t
                 WHERE t.k >= %s AND t.k < %s
                 ON CONFLICT (campaign_id, phone) DO NOTHING
                 """,  # noqa: S608 (table names from the code, values as parameters)
-                [campaign.pk, next_position, base_day, ahead, share, R.PENDING, low, high],
+                [
+                    campaign.pk,
+                    next_position,
+                    ahead,
+                    first,
+                    base_day,
+                    base_day,
+                    ahead,
+                    first,
+                    share,
+                    R.PENDING,
+                    low,
+                    high,
+                ],  # fmt: skip
             )
             added += cursor.rowcount
             report(high, total)
@@ -259,11 +358,12 @@ def _materialise_sql(campaign, contacts, next_position, base_day, ahead, share, 
     return added
 
 
-def _materialise_orm(campaign, contacts, next_position, base_day, ahead, share, report: Progress) -> int:
+def _materialise_orm(campaign, contacts, next_position, plan, report: Progress) -> int:
     """Other databases (SQLite): bulk_create in batches, phones already present skipped; progress per batch.
 
     A phone whose erased hash is in the campaign counts as present, as in `_materialise_sql`.
     """
+    base_day, ahead, share, first_day = plan
     present = Recipient.objects.filter(campaign_id=campaign.pk).values("phone")
     existing = set(present.values_list("phone", flat=True))
     erased = _has_erased(campaign)
@@ -289,7 +389,9 @@ def _materialise_orm(campaign, contacts, next_position, base_day, ahead, share, 
                 contact_id=row["id"],
                 phone=row["phone"],
                 position=next_position + k,
-                estimated_send_date=estimated_send_day(base_day=base_day, ahead=ahead + k, share=share),
+                estimated_send_date=estimated_send_day(
+                    base_day=base_day, ahead=ahead + k, share=share, first_day=first_day
+                ),
             )
         )
         k += 1
@@ -344,21 +446,16 @@ def campaign_cancel(*, campaign: Campaign, now: dt.datetime) -> int:
         return lifecycle.recipients_move(campaign_id=campaign.pk, ids=None, old=R.PENDING, new=R.CANCELLED)
 
 
-def campaign_retry_failed(*, campaign: Campaign, now: dt.datetime) -> int:
-    """failed -> pending for every failed recipient (the operator decided); a completed campaign runs again."""
-    with transaction.atomic():
-        moved = lifecycle.recipients_move(
-            campaign_id=campaign.pk, ids=None, old=R.FAILED, new=R.PENDING, attempts=0, next_attempt_at=None
-        )
-        if moved:
-            _reopen(campaign, now=now)
-    campaign.refresh_from_db()
-    return moved
-
-
 def campaign_resend_unknown(*, campaign: Campaign, now: dt.datetime) -> int:
-    """unknown -> pending, on purpose: these may already have reached the user (never done automatically)."""
+    """unknown -> pending, on purpose: these may already have reached the user (never done automatically).
+
+    Refused on a draft or cancelled campaign: a cancelled campaign never sends,
+    so its requeued rows would stay pending for ever.
+    """
     with transaction.atomic():
+        status = Campaign.objects.select_for_update().filter(pk=campaign.pk).values_list("status", flat=True).first()
+        if status in (C.DRAFT, C.CANCELLED):
+            raise CampaignStateError(f"{campaign} is {status}: its unknown recipients cannot be resent.")
         moved = lifecycle.recipients_move(
             campaign_id=campaign.pk, ids=None, old=R.UNKNOWN, new=R.PENDING, next_attempt_at=None
         )
@@ -403,8 +500,10 @@ def campaign_clone(*, campaign: Campaign, name: str | None = None, now: dt.datet
     """A new draft with the same message and targeting: template, parameters, header, audience, priority, cap.
 
     Nothing of the original's run is copied: no recipients, counters at zero,
-    no start or end date (the operator sets them before activating), no pause
-    reason. The name defaults to "Copy of <name>".
+    no start or end date (empty start: it starts when activated), no pause
+    reason. The name defaults to "Copy of <name>". The clone records its
+    source, so that its activation leaves out (by default) whoever the source
+    already reached.
     """
     max_length = Campaign._meta.get_field("name").max_length
     copy = Campaign.objects.create(
@@ -412,7 +511,9 @@ def campaign_clone(*, campaign: Campaign, name: str | None = None, now: dt.datet
         template_id=campaign.template_id,
         parameters=list(campaign.parameters or []),
         header_parameters=list(campaign.header_parameters or []),
+        button_parameters=list(campaign.button_parameters or []),
         header_media_url=campaign.header_media_url,
+        cloned_from=campaign,
         audience_id=campaign.audience_id,
         priority=campaign.priority,
         daily_cap=campaign.daily_cap,
@@ -421,6 +522,21 @@ def campaign_clone(*, campaign: Campaign, name: str | None = None, now: dt.datet
     Campaign.objects.filter(pk=copy.pk).update(created_at=now, updated_at=now)
     copy.created_at = copy.updated_at = now
     return copy
+
+
+# --- The send batch's own continuations -------------------------------------------
+
+
+def batch_continuation_record(*, run_at: dt.datetime | None, now: dt.datetime, window_full: bool) -> None:
+    """Remember a continuation the send task scheduled for itself (None: none); forget those already due.
+
+    Only for the operator's eyes (Today's "Next send batch"): the continuation
+    itself is a Celery task with an ETA, which this row does not control.
+    """
+    BatchContinuation.objects.filter(run_at__lte=now).delete()
+    if run_at is not None:
+        reason = "the 24-hour window was full" if window_full else "a retry comes due"
+        BatchContinuation.objects.get_or_create(run_at=run_at, defaults={"reason": reason, "created_at": now})
 
 
 # --- Status tracking ----------------------------------------------------------
@@ -517,45 +633,3 @@ def _drop_ambiguous_trackers(updates: list[lifecycle.StatusUpdate]) -> list[life
         dataclasses.replace(u, tracker=None) if u.message_id and len(trackers.get(u.message_id, ())) > 1 else u
         for u in updates
     ]
-
-
-# --- Test send ----------------------------------------------------------------
-
-
-class TestSendError(ValidationError):
-    """The test message could not be sent; the message says why."""
-
-
-def campaign_send_test(*, campaign: Campaign, phone: str, now: dt.datetime) -> str:
-    """Send the campaign's message to one phone now (it counts against the limit). Returns the message id."""
-    from audiences.phones import InvalidPhoneNumber, normalize_phone
-    from whatsapp.backends import get_backend
-    from whatsapp.errors import WhatsAppError
-
-    now = as_utc(now)
-    try:
-        phone = normalize_phone(phone)
-    except InvalidPhoneNumber as exc:
-        raise TestSendError(str(exc)) from exc
-    contact = Contact.objects.filter(phone=phone).first()
-    # The number's own opt-out decides (Promise 8), whether or not a contact has it.
-    if Suppression.objects.filter(phone=phone).exists() or (contact is not None and not contact.is_subscribed):
-        raise TestSendError(f"{phone} has unsubscribed: no message is sent to it.")
-    with transaction.atomic():
-        quota_lock()
-        if quota_usage(now=now).left < 1:
-            raise TestSendError("The messaging limit is used up for now; try later.")
-        quota_reserve(now=now, campaign_id=None, recipient_ids=[None])
-    template = campaign.template
-    components = build_components(
-        template=template,
-        parameters=campaign.parameters,
-        header_parameters=campaign.header_parameters,
-        header_media_url=campaign.header_media_url,
-        contact=contact or Contact(phone=phone),
-    )
-    try:
-        result = get_backend().send_template(phone, template.name, template.language, components)
-    except WhatsAppError as exc:
-        raise TestSendError(exc.reason) from exc
-    return result.message_id

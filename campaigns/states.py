@@ -10,6 +10,7 @@ return value says whether this call moved anything.
       │                     ▼  │               ▼  │                      │ top-up, retry failed,
       │                    paused ◀────────────┘  └──────────────────────┘ resend unknown
       └──────────────▶ cancelled ◀── (scheduled, running, paused)
+                           └──reopen (retry failed)──▶ running
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ MOVES: dict[str, frozenset[str]] = {
     C.RUNNING: frozenset({C.PAUSED, C.COMPLETED, C.CANCELLED}),
     C.PAUSED: frozenset({C.RUNNING, C.SCHEDULED, C.CANCELLED}),
     C.COMPLETED: frozenset({C.RUNNING}),  # new recipients (top-up) or recipients sent again (retry, resend)
-    C.CANCELLED: frozenset(),
+    C.CANCELLED: frozenset({C.RUNNING}),  # only "retry failed" with reopen, the operator's explicit choice
 }
 
 

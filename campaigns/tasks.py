@@ -17,12 +17,15 @@ PROGRESS = "PROGRESS"  # a custom state: meta = {"campaign_id", "done", "total"}
 @shared_task(name=SEND_BATCH_TASK, ignore_result=True)  # not acks_late: a redelivery must find its rows claimed
 def send_batch_task() -> dict:
     """Run the send batch now; if the 24-hour window held it back, run again when capacity frees."""
-    from campaigns.services import batch_send
+    from campaigns.services import batch_continuation_record, batch_send
 
-    result = batch_send(now=timezone.now())
+    now = timezone.now()
+    result = batch_send(now=now)
     if result.continue_at is not None:
         send_batch_task.apply_async(eta=result.continue_at)
         logger.info("send batch continues at %s", result.continue_at.isoformat())
+    # Written where the admin can read it: "Next send batch" shows the continuation, not only beat's schedule.
+    batch_continuation_record(run_at=result.continue_at, now=now, window_full=result.left <= 0)
     return result.as_dict()
 
 

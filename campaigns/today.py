@@ -33,7 +33,7 @@ from django.urls import reverse
 from django_celery_beat.models import PeriodicTask
 
 from campaigns.clock import as_utc
-from campaigns.models import Campaign, CampaignDay, Recipient
+from campaigns.models import BatchContinuation, Campaign, CampaignDay, Recipient
 from campaigns.planning import daily_share
 from campaigns.quota import QuotaUsage, local_day, quota_usage
 from campaigns.tasks import SEND_BATCH_TASK
@@ -73,7 +73,7 @@ class CampaignToday:
     total: int
     sent: int
     pending: int
-    sent_today: int  # quota reserved today for it (the ledger)
+    sent_today: int  # handed to WhatsApp today: quota reserved for it (the ledger), failed ones included
     planned_today: int  # its plan for today (CampaignDay.planned); without one, its daily share if it sends today
     planned_today_is_share: bool
     url: str
@@ -96,12 +96,21 @@ class BatchSchedule:
 
 
 @dataclass(frozen=True)
+class Continuation:
+    """A send batch the last batch scheduled for itself (campaigns/tasks.py), still ahead."""
+
+    run_at: dt.datetime
+    reason: str
+
+
+@dataclass(frozen=True)
 class TodayOverview:
     now: dt.datetime
     quota: QuotaUsage
     campaigns: list[CampaignToday]
     schedules: list[BatchSchedule]
     alerts: list[Alert] = field(default_factory=list)
+    continuation: Continuation | None = None
 
     @property
     def quota_used_percent(self) -> int:
@@ -109,12 +118,21 @@ class TodayOverview:
 
     @property
     def next_batch_at(self) -> dt.datetime | None:
+        """The earliest of the schedules' next runs and a pending continuation."""
         times = [s.next_run_at for s in self.schedules if s.next_run_at is not None]
+        if self.continuation is not None:
+            times.append(self.continuation.run_at)
         return min(times, default=None)
+
+    @property
+    def live(self) -> bool:
+        """Something is moving (a campaign running or scheduled, a continuation ahead): the page refreshes itself."""
+        running = any(c.status in (C.RUNNING, C.SCHEDULED) for c in self.campaigns)
+        return running or self.continuation is not None
 
 
 def today_overview(*, now: dt.datetime) -> TodayOverview:
-    """Everything the Today panel shows at `now`, in seven queries (three of them the quota's)."""
+    """Everything the Today panel shows at `now`, in eight queries (three of them the quota's)."""
     now = as_utc(now)
     quota = quota_usage(now=now)
     today = local_day(now)
@@ -129,16 +147,26 @@ def today_overview(*, now: dt.datetime) -> TodayOverview:
     sharing = sum(1 for c in active if c.status in (C.RUNNING, C.SCHEDULED))
     rows = [_campaign_today(c, quota=quota, plan=plans.get(c.pk, {}), sharing=sharing, today=today) for c in active]
     schedules = _batch_schedules(now=now)
+    continuation = (
+        BatchContinuation.objects.filter(run_at__gt=now).order_by("run_at").values_list("run_at", "reason").first()
+    )
     alerts = [
         *_alerts_paused_by_error(active),
         *_alerts_template_not_approved(active),
-        *_alerts_no_batch(schedules),
+        *_alerts_no_batch(schedules, continuation=continuation is not None),
         *_alerts_failure_rate(active),
         *_alerts_quota_short(active, plans=plans, quota=quota),
         *_alerts_unknown(campaigns),
         *_alerts_webhooks(now=now),
     ]
-    return TodayOverview(now=now, quota=quota, campaigns=rows, schedules=schedules, alerts=alerts)
+    return TodayOverview(
+        now=now,
+        quota=quota,
+        campaigns=rows,
+        schedules=schedules,
+        alerts=alerts,
+        continuation=Continuation(*continuation) if continuation else None,
+    )
 
 
 # --- campaigns ----------------------------------------------------------------
@@ -361,7 +389,7 @@ def next_run_at(task: PeriodicTask, *, now: dt.datetime) -> dt.datetime | None:
     return moment
 
 
-def _alerts_no_batch(schedules: list[BatchSchedule]) -> list[Alert]:
+def _alerts_no_batch(schedules: list[BatchSchedule], *, continuation: bool = False) -> list[Alert]:
     if any(s.next_run_at is not None for s in schedules):
         return []
     disabled = [s for s in schedules if not s.enabled]
@@ -371,7 +399,11 @@ def _alerts_no_batch(schedules: list[BatchSchedule]) -> list[Alert]:
     else:
         message = f"No send batch is scheduled: no enabled periodic task runs {SEND_BATCH_TASK}."
         url = reverse("admin:django_celery_beat_periodictask_changelist") + "?" + urlencode({"task": SEND_BATCH_TASK})
-    return [Alert("error", message + " Campaigns send only when someone runs a batch.", url, "Open the schedule")]
+    if continuation:
+        message += " The continuation below runs once; after it, campaigns send only when someone runs a batch."
+    else:
+        message += " Campaigns send only when someone runs a batch."
+    return [Alert("error", message, url, "Open the schedule")]
 
 
 # --- helpers -------------------------------------------------------------------

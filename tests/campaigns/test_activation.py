@@ -6,7 +6,7 @@ import pytest
 from django.core.management import call_command
 
 from audiences.models import Contact
-from campaigns.models import Campaign, Recipient
+from campaigns.models import Campaign, CampaignDay, Recipient
 from campaigns.services import CampaignValidationError, campaign_activate, campaign_top_up
 from tests.factories.audiences import ContactFactory
 from tests.factories.campaigns import CampaignFactory
@@ -47,7 +47,8 @@ def test_activation_with_a_past_start_runs_at_once():
         ({"template__status": MessageTemplate.Status.PENDING}, "not APPROVED"),
         ({"parameters": ["only one"]}, "takes 2 body parameter(s); the campaign has 1"),
         ({"header_parameters": []}, "takes 1 header parameter(s); the campaign has 0"),
-        ({"start_at": None}, "Set a start date"),
+        ({"start_at": None, "end_at": NOW - dt.timedelta(minutes=1)}, "The end date has passed"),
+        ({"parameters": ["{{contact.first_name}}", " "]}, "Body placeholder {{2}} is empty"),
     ],
 )
 def test_an_invalid_campaign_is_refused_with_a_clear_message_and_nothing_changes(change, message):
@@ -59,6 +60,35 @@ def test_an_invalid_campaign_is_refused_with_a_clear_message_and_nothing_changes
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.DRAFT
     assert not Recipient.objects.exists()
+
+
+def test_an_empty_start_means_as_soon_as_activated():
+    """Issue 13: an empty "Start at" is not refused; activation starts the campaign at its own `now`."""
+    ContactFactory()
+    campaign = CampaignFactory(start_at=None)
+    result = campaign_activate(campaign=campaign, now=NOW)
+    campaign.refresh_from_db()
+    assert (result.status, campaign.start_at) == (Campaign.Status.RUNNING, NOW)
+    assert Recipient.objects.get(campaign=campaign).estimated_send_date == NOW.date()
+
+
+def test_activation_plans_from_the_quota_really_left_today(settings):
+    """Issue 13: with today's limit already used, activation plans nothing for today (it said "250 today")."""
+    from campaigns.quota import quota_reserve
+
+    settings.WHATSAPP_DAILY_LIMIT = 4
+    ContactFactory.create_batch(6)
+    quota_reserve(now=NOW - dt.timedelta(hours=1), campaign_id=None, recipient_ids=[None] * 3)  # 1 left today
+    campaign = CampaignFactory(start_at=None)
+    campaign_activate(campaign=campaign, now=NOW)
+    days = list(
+        Recipient.objects.filter(campaign=campaign).order_by("position").values_list("estimated_send_date", flat=True)
+    )
+    today = NOW.date()
+    assert days == [today] + [today + dt.timedelta(days=1)] * 4 + [today + dt.timedelta(days=2)]
+    campaign.refresh_from_db()
+    assert campaign.estimated_completion_date == today + dt.timedelta(days=2)
+    assert CampaignDay.objects.get(campaign=campaign, day=today).planned == 1
 
 
 def test_an_empty_audience_is_refused():
@@ -113,6 +143,23 @@ def test_commands_create_activate_and_top_up(capsys):
     call_command("activate_campaign", str(campaign_id), "--top-up")
     assert "recipients_added: 0" in capsys.readouterr().out
     assert Contact.objects.count() == 2
+
+
+def test_create_campaign_takes_url_button_suffixes_and_an_empty_start(capsys):
+    from tests.factories.audiences import AudienceFactory
+
+    url = {"type": "BUTTONS", "buttons": [{"type": "URL", "text": "Order", "url": "https://shop.example/{{1}}"}]}
+    template = MessageTemplateFactory(components=[{"type": "BODY", "text": "Hi {{1}}"}, url])
+    AudienceFactory(name="All")
+    ContactFactory()
+    call_command(
+        "create_campaign", "--name=Orders", f"--template={template.name}", "--language=en_US", "--audience=All",
+        "--param={{contact.first_name|there}}", "--button-param=o/{{contact.attributes.order|latest}}",
+    )  # fmt: skip
+    campaign = Campaign.objects.get(pk=int(capsys.readouterr().out.strip()))
+    assert (campaign.button_parameters, campaign.start_at) == (["o/{{contact.attributes.order|latest}}"], None)
+    call_command("activate_campaign", str(campaign.pk))
+    assert "recipients_added: 1" in capsys.readouterr().out
 
 
 @pytest.mark.postgres

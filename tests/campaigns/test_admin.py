@@ -35,7 +35,7 @@ def test_change_page_shows_progress_rates_quota_and_failures(admin_client):
     content = response.content.decode()
     assert response.status_code == 200
     assert "2 of 2 (100.0%)" in content
-    assert "Today&#x27;s quota" in content or "Today's quota" in content
+    assert "Messaging limit" in content
     assert "131026" in content and error_help(131026).action in content
 
 
@@ -50,7 +50,9 @@ def test_activate_action_reports_recipients_added(admin_client, eager_celery, dj
     ContactFactory.create_batch(3)
     campaign = CampaignFactory()  # its start (2026-03-02) has passed: it runs at once
     with django_capture_on_commit_callbacks(execute=True):
-        response = admin_client.post(CHANGELIST, {"action": "activate", ACTION_CHECKBOX_NAME: [campaign.pk]})
+        response = admin_client.post(
+            CHANGELIST, {"action": "activate", ACTION_CHECKBOX_NAME: [campaign.pk], "confirm": "yes"}
+        )
     assert "running, recipients added: 3" in admin_client.get(response.url).content.decode()
 
 

@@ -7,12 +7,15 @@ report progress as they insert: per batch on SQLite, per chunk on PostgreSQL,
 where the chunks keep positions and dates exactly as one statement would.
 """
 
+import datetime as dt
+
 import pytest
 from celery import uuid
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission
 from django.urls import resolve, reverse
+from django.utils import timezone
 
 from campaigns import jobs, services, tasks
 from campaigns.checks import check_result_backend
@@ -31,7 +34,8 @@ C = Campaign.Status
 
 def start(client, action: str, campaign: Campaign):
     """Run the admin action; the task is enqueued when the request's transaction commits."""
-    return client.post(CHANGELIST, {"action": action, ACTION_CHECKBOX_NAME: [campaign.pk]})
+    # Past the confirmation page, as the operator's "Yes" sends it.
+    return client.post(CHANGELIST, {"action": action, ACTION_CHECKBOX_NAME: [campaign.pk], "confirm": "yes"})
 
 
 def task_id_of(response) -> str:
@@ -101,8 +105,8 @@ def _empty_audience(campaign):
     Campaign.objects.filter(pk=campaign.pk).update(audience=AudienceFactory(rules={"include_tags": ["nobody"]}))
 
 
-def _no_start(campaign):
-    Campaign.objects.filter(pk=campaign.pk).update(start_at=None)
+def _ended(campaign):
+    Campaign.objects.filter(pk=campaign.pk).update(start_at=None, end_at=timezone.now() - dt.timedelta(minutes=1))
 
 
 def _already_running(campaign):
@@ -116,7 +120,7 @@ def _already_running(campaign):
         (_unapproved, "not APPROVED"),
         (_too_few_parameters, "takes 2 body parameter(s); the campaign has 1"),
         (_empty_audience, "has no subscribed contacts"),
-        (_no_start, "Set a start date"),
+        (_ended, "The end date has passed"),
         (_already_running, "Only a draft campaign can be activated"),
     ],
 )
@@ -130,7 +134,7 @@ def test_a_refused_activation_is_reported_at_once_and_nothing_is_enqueued(
     spoil(campaign)
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         response = admin_client.post(
-            CHANGELIST, {"action": "activate", ACTION_CHECKBOX_NAME: [campaign.pk]}, follow=True
+            CHANGELIST, {"action": "activate", ACTION_CHECKBOX_NAME: [campaign.pk], "confirm": "yes"}, follow=True
         )
     assert reason in response.content.decode()
     assert callbacks == [] and enqueued == []
@@ -143,7 +147,9 @@ def test_a_draft_cannot_be_topped_up_and_nothing_is_enqueued(admin_client, djang
     ContactFactory()
     campaign = CampaignFactory()
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        response = admin_client.post(CHANGELIST, {"action": "top_up", ACTION_CHECKBOX_NAME: [campaign.pk]}, follow=True)
+        response = admin_client.post(
+            CHANGELIST, {"action": "top_up", ACTION_CHECKBOX_NAME: [campaign.pk], "confirm": "yes"}, follow=True
+        )
     assert "Only an activated campaign can be topped up" in response.content.decode()
     assert callbacks == []
 

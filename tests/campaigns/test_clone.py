@@ -100,3 +100,62 @@ def test_the_clone_action_clones_each_selected_campaign(admin_client):
     ]
     assert "A: cloned as the draft Copy of A." in response.content.decode()
     assert LogEntry.objects.filter(action_flag=ADDITION).count() == 2
+
+
+# --- Issue 13: a clone remembers its source and does not re-message whoever the source reached -----------------
+
+
+def half_sent_source():
+    """A running campaign over 4 contacts: 2 sent (reached), 1 failed, 1 still pending."""
+    from campaigns.models import Recipient
+
+    source = running_campaign(4)
+    rows = list(Recipient.objects.filter(campaign=source).order_by("position"))
+    for row, status in zip(rows, ["sent", "delivered", "failed", "pending"], strict=True):
+        Recipient.objects.filter(pk=row.pk).update(status=status)
+    return source, rows
+
+
+def test_activating_a_clone_leaves_out_whoever_the_source_already_reached():
+    from campaigns.models import Recipient
+    from campaigns.services import campaign_activate
+
+    source, rows = half_sent_source()
+    copy = campaign_clone(campaign=source, now=LATER)
+    assert (copy.cloned_from_id, copy.skip_reached_by_source) == (source.pk, True)
+    copy.start_at = None
+    result = campaign_activate(campaign=copy, now=LATER)
+    assert result.recipients_added == 2
+    assert set(Recipient.objects.filter(campaign=copy).values_list("phone", flat=True)) == {
+        rows[2].phone,
+        rows[3].phone,
+    }
+
+
+def test_the_operator_may_choose_to_message_them_again():
+    from campaigns.services import campaign_activate
+
+    source, _rows = half_sent_source()
+    copy = campaign_clone(campaign=source, now=LATER)
+    Campaign.objects.filter(pk=copy.pk).update(skip_reached_by_source=False)
+    copy.refresh_from_db()
+    assert campaign_activate(campaign=copy, now=LATER).recipients_added == 4
+
+
+def test_the_clones_activation_page_says_how_many_are_left_out_and_the_choice_is_kept(
+    admin_client, eager_celery, django_capture_on_commit_callbacks
+):
+    from campaigns.models import Recipient
+
+    source, _rows = half_sent_source()
+    copy = campaign_clone(campaign=source, now=LATER)
+    url = reverse("admin:campaigns_campaign_lifecycle", args=[copy.pk, "activate"])
+    page = admin_client.get(url).content.decode()
+    assert "2 of them were already reached by" in page
+    assert "2 recipients will be added." in page
+    assert 'name="skip_reached_by_source" checked' in page
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(url, {"confirm": "yes"})  # the box unticked: message them again
+    copy.refresh_from_db()
+    assert copy.skip_reached_by_source is False
+    assert Recipient.objects.filter(campaign=copy).count() == 4

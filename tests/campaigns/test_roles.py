@@ -143,7 +143,7 @@ ACTIONS = {
     "pause": (_running, "Paused"),
     "resume": (_paused, "Resumed: running"),
     "cancel": (_cancel, "Cancelled: 2 pending recipients"),
-    "retry_failed": (_with(Recipient.Status.FAILED), "Retried: 1 failed requeued"),
+    "retry_failed": (_with(Recipient.Status.FAILED), "Retry 1 of 1 failed. Requeued: 1."),
     "resend_unknown": (_with(Recipient.Status.UNKNOWN), "Resent: 1 unknown requeued"),
     "send_test": (_send_test, "Sent a test to +14155550123: message "),
     "clone": (_draft, "Cloned from "),
@@ -157,7 +157,10 @@ def snapshot(outbox) -> tuple:
 
 
 def act(client, action, campaign, data):
-    return client.post(CHANGELIST, {"action": action, ACTION_CHECKBOX_NAME: [campaign.pk], **data}, follow=True)
+    # "confirm": the dangerous actions' confirmation page answered yes (the others ignore it).
+    return client.post(
+        CHANGELIST, {"action": action, ACTION_CHECKBOX_NAME: [campaign.pk], "confirm": "yes", **data}, follow=True
+    )
 
 
 def offered_actions(client) -> set[str]:

@@ -27,11 +27,14 @@ def ana(**kwargs) -> Contact:
     return Contact(name="Ana Silva", first_name="Ana", phone="+14155550123", attributes={"city": "Lisbon"}, **kwargs)
 
 
-def preview(tpl, parameters=("{{contact.attributes.city|your city}}", "20%"), header=(), media_url="", contact=None):
+def preview(
+    tpl, parameters=("{{contact.attributes.city|your city}}", "20%"), header=(), media_url="", contact=None, buttons=()
+):
     return template_preview(
         template=tpl,
         parameters=list(parameters),
         header_parameters=list(header),
+        button_parameters=list(buttons),
         header_media_url=media_url,
         contact=contact or ana(),
     )
@@ -112,14 +115,18 @@ def test_a_media_header_shows_its_kind_and_url(kind):
     assert "set its media URL" in preview(tpl).warnings[0]
 
 
-def test_a_variable_url_button_is_warned():
-    shown = preview(
-        template(
-            BODY, {"type": "BUTTONS", "buttons": [{"type": "URL", "text": "Track", "url": "https://x.example/{{1}}"}]}
-        )
+def test_a_variable_url_button_is_filled_from_its_own_parameter_or_warned():
+    """Issue 13: the URL button's suffix is a placeholder of the campaign like the body's, sent and previewed."""
+    tpl = template(
+        BODY, {"type": "BUTTONS", "buttons": [{"type": "URL", "text": "Track", "url": "https://x.example/{{1}}"}]}
     )
+    shown = preview(tpl)
     assert shown.buttons == [Button("URL", "Track", "https://x.example/{{1}}")]
-    assert "variable URL" in shown.warnings[0]
+    assert "takes 1 URL button suffix(es); the campaign has 0" in shown.warnings[0]
+    assert "needs the end of its link" in shown.warnings[1]
+    shown = preview(tpl, buttons=["order/{{contact.attributes.city|0}}"])
+    assert shown.buttons == [Button("URL", "Track", "https://x.example/order/Lisbon")]
+    assert shown.warnings == []
 
 
 def test_an_unapproved_template_is_warned():

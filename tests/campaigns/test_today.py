@@ -83,7 +83,7 @@ def test_active_campaigns_show_progress_and_todays_share_from_the_plan_or_the_da
     batch_send(now=START - DAY)  # completed yesterday: not on Today
     running = running_campaign(10, now=START)  # alone: 6 planned today, 4 tomorrow
     batch_send(now=START)
-    behind = running_campaign(3, now=START - DAY)  # all 3 planned yesterday, none sent: no plan row today
+    behind = running_campaign(2, now=START - DAY)  # both planned yesterday, none sent: no plan row today
     tomorrow = running_campaign(4, now=START, start_at=START + DAY)  # scheduled: its plan starts tomorrow
     paused = running_campaign(2, now=START)
     campaign_pause(campaign=paused, reason="by hand", now=START)
@@ -101,8 +101,8 @@ def test_active_campaigns_show_progress_and_todays_share_from_the_plan_or_the_da
     row = rows[tomorrow.pk]
     assert (row.status, row.sent, row.progress_percent, row.sent_today) == (C.SCHEDULED, 0, 0, 0)
     assert (row.planned_today, row.planned_today_is_share) == (0, False)  # it starts tomorrow
-    # Its plan: activated as the fourth campaign, 6 // 4 = 1 a day.
-    assert (rows[paused.pk].planned_today, rows[paused.pk].planned_today_is_share) == (1, False)
+    # Activated when today's limit was used up: its plan starts tomorrow, none of it today (issue 13).
+    assert (rows[paused.pk].planned_today, rows[paused.pk].planned_today_is_share) == (0, False)
     assert done.pk not in rows
 
 
@@ -120,7 +120,7 @@ def test_today_overview_reads_a_fixed_handful_of_queries(settings, django_assert
         interval=IntervalSchedule.objects.create(every=15, period=IntervalSchedule.MINUTES),
     )
 
-    with django_assert_max_num_queries(7):  # quota 3, campaigns 1, their plans 1, periodic tasks 1, webhooks 1
+    with django_assert_max_num_queries(8):  # quota 3, campaigns 1, plans 1, periodic tasks 1, webhooks 1, next batch 1
         overview = today_overview(now=NOW)
 
     assert len(overview.campaigns) == 5

@@ -101,14 +101,16 @@ def test_operator_runs_a_campaign_from_csv_to_dashboard(
     # A campaign with an approved template; the form previews the message for a sample contact.
     page.goto(f"{admin}/campaigns/campaign/add/")
     page.fill("#id_name", "Spring sale for VIPs")
-    page.select_option("#id_template", label="spring_sale (en_US)")
-    page.fill("#id_header_parameters", '["{{contact.first_name}}"]')
-    page.fill("#id_parameters", '["{{contact.first_name}}", "{{contact.attributes.city|our}}"]')
     page.select_option("#id_audience", label="VIP customers")
+    page.select_option("#id_template", label="spring_sale (en_US)")
+    page.wait_for_selector("#id_body_2_0")  # the template's placeholders, one picker each
+    page.select_option("#id_header_1_0", "first_name")
+    page.select_option("#id_body_1_0", "first_name")
+    page.select_option("#id_body_2_0", "attributes.city")
+    page.fill("#id_body_2_1", "our")
     start = timezone.localtime() - dt.timedelta(minutes=1)
     page.fill("#id_start_at_0", start.strftime("%Y-%m-%d"))
     page.fill("#id_start_at_1", start.strftime("%H:%M:%S"))
-    page.locator("#id_parameters").blur()
     page.wait_for_selector("#campaign-preview-box .wa-header >> text=Spring sale, Customer!")
     preview = page.inner_text("#campaign-preview-box")
     assert "everything in our Lisbon store is 20% off" in preview or "Porto store" in preview
@@ -128,6 +130,7 @@ def test_operator_runs_a_campaign_from_csv_to_dashboard(
 
     # Activate: a background job; its progress page ends with the result.
     run_action(page, campaign.name, "activate")
+    page.click("#lifecycle-confirm-yes")  # after the confirmation page's numbers
     page.wait_for_selector("#campaign-job .job-message.success", timeout=60_000)
     assert "20" in page.inner_text("#campaign-job")
     screenshot("activation-done")

@@ -20,8 +20,15 @@ class Command(BaseCommand):
         parser.add_argument(
             "--header-param", action="append", default=[], dest="header_params", help="one per header placeholder"
         )
+        parser.add_argument(
+            "--button-param",
+            action="append",
+            default=[],
+            dest="button_params",
+            help="one per URL button with a variable end of link, in button order",
+        )
         parser.add_argument("--priority", type=int, default=1)
-        parser.add_argument("--start", help="ISO-8601 start")
+        parser.add_argument("--start", help="ISO-8601 start (without it: as soon as it is activated)")
         parser.add_argument("--end", help="ISO-8601 end")
         parser.add_argument("--daily-cap", type=int)
         parser.add_argument("--header-media-url", default="")
@@ -43,6 +50,7 @@ class Command(BaseCommand):
             audience=audience,
             parameters=opts["params"],
             header_parameters=opts["header_params"],
+            button_parameters=opts["button_params"],
             priority=opts["priority"],
             start_at=aware(opts["start"], "--start") if opts["start"] else None,
             end_at=aware(opts["end"], "--end") if opts["end"] else None,
