@@ -1,8 +1,11 @@
 """Admin forms: the audience builder (rules without raw JSON) and the CSV upload."""
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
 
+from audiences.imports import DECIMAL_CHOICES, ENCODING_CHOICES
 from audiences.models import Audience, Tag
 from audiences.rules import MATCH_CHOICES, OPERATORS, RuleError, empty_rules, validate_rules
 
@@ -123,9 +126,53 @@ class AudienceForm(forms.ModelForm):
         return data
 
 
+def region_choices() -> list[tuple[str, str]]:
+    """Every country phonenumbers knows, by name: "France (+33)"."""
+    from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, SUPPORTED_REGIONS
+    from phonenumbers.geocoder import _region_display_name
+
+    codes = {region: code for code, regions in COUNTRY_CODE_TO_REGION_CODE.items() for region in regions}
+    named = [(f"{_region_display_name(r, 'en') or r} (+{codes.get(r, '?')})", r) for r in SUPPORTED_REGIONS]
+    return [(region, label) for label, region in sorted(named)]
+
+
 class ContactImportForm(forms.Form):
-    file = forms.FileField(help_text="UTF-8 CSV with a header line and a phone column (phone, mobile, whatsapp ...).")
-    tag = forms.CharField(required=False, max_length=100, help_text="Add this tag to every imported contact.")
-    update = forms.BooleanField(
-        required=False, help_text="Update name, language, attributes and tags of contacts that already exist."
+    file = forms.FileField(
+        label=_("File"),
+        help_text=_(
+            "CSV (comma, semicolon or tab separated; any common encoding) or Excel .xlsx, with a header line "
+            "and a phone column (phone, mobile, whatsapp, telephone ...)."
+        ),
     )
+    region = forms.ChoiceField(
+        label=_("Country of national numbers"),
+        help_text=_(
+            "Numbers written without +country code (06 14 00 00 00, (415) 555-0123) are read as numbers of this "
+            "country. Numbers with + or 00 are read as written."
+        ),
+    )
+    encoding = forms.ChoiceField(
+        label=_("Encoding"),
+        choices=ENCODING_CHOICES,
+        required=False,
+        help_text=_("Detected for the whole file; choose one only if the preview shows mangled accents."),
+    )
+    decimal = forms.ChoiceField(
+        label=_("Decimal mark"),
+        choices=DECIMAL_CHOICES,
+        required=False,
+        help_text=_("How numbers such as 1,234 are written; numbers like 212,83 or 1.234,50 are read either way."),
+    )
+    tag = forms.CharField(
+        label=_("Tag"), required=False, max_length=100, help_text=_("Add this tag to every imported contact.")
+    )
+    update = forms.BooleanField(
+        label=_("Update existing contacts"),
+        required=False,
+        help_text=_("Update name, language, attributes and tags of contacts that already exist."),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["region"].choices = region_choices()
+        self.fields["region"].initial = settings.PHONE_DEFAULT_REGION
