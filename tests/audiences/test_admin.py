@@ -139,7 +139,7 @@ def test_audience_form_shows_the_error_on_the_wrong_condition(admin_client):
     )
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors
-    assert errors["condition_2"] == ["total greater than: needs a number, got 'lots'"]
+    assert errors["condition_2"] == ["total greater than: needs a number, got 'lots' (for example 100, 99.5 or 99,5)"]
     assert not Audience.objects.exists()
 
 
