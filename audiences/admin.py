@@ -13,6 +13,7 @@ from django.core.paginator import Paginator
 from django.db import connection
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -32,7 +33,7 @@ from audiences.jobs import (
 from audiences.models import Audience, Contact, Tag
 from audiences.phones import InvalidPhoneNumber, normalize_phone
 from audiences.rules import describe_rules, rules_q
-from audiences.selectors import audience_preview
+from audiences.selectors import attribute_keys, audience_preview, audience_rule_warnings
 from audiences.services import contacts_set_subscription
 
 
@@ -298,11 +299,48 @@ class AudienceAdmin(admin.ModelAdmin):
         super().delete_queryset(request, queryset)
         attribute_indexes_follow()
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        extra_context = extra_context or {}
-        audience = self.get_object(request, object_id)
-        if audience is not None:
-            started = time.perf_counter()
-            extra_context["preview"] = audience_preview(audience=audience, sample=10)
-            extra_context["preview_ms"] = round((time.perf_counter() - started) * 1000)
-        return super().change_view(request, object_id, form_url, extra_context)
+    def get_urls(self):
+        preview = path("preview/", self.admin_site.admin_view(self.preview_view), name="audiences_audience_preview")
+        return [preview, *super().get_urls()]
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        extra_context = {**(extra_context or {}), "attribute_keys": attribute_keys()}
+        audience = self.get_object(request, object_id) if object_id else None
+        if audience is not None and request.method == "GET":
+            extra_context.update(_preview_context(audience.rules))
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def preview_view(self, request):
+        """The builder's live preview: the count and sample of the rules as they stand in the form, unsaved.
+
+        audience_builder.js posts the whole form here as the rules are edited;
+        the answer is the preview's HTML and the figures as JSON.
+        """
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        if request.method != "POST":
+            return JsonResponse({"error": "POST the audience form"}, status=405)
+        form = self.get_form(request)(request.POST)
+        form.is_valid()  # the rules are built by clean(); the name's errors do not matter to a preview
+        errors = [
+            f"{form.fields[name].label}: {message}" if name in form.fields else message
+            for name, messages_ in form.errors.items()
+            if name != "name"
+            for message in messages_
+        ]
+        context = {"errors": errors} if errors else _preview_context(form.instance.rules)
+        html = render_to_string("admin/audiences/audience/preview.html", context, request=request)
+        preview = context.get("preview") or {}
+        return JsonResponse(
+            {"ok": not errors, "count": preview.get("count"), "warnings": context.get("warnings", []),
+             "errors": errors, "html": html}
+        )  # fmt: skip
+
+
+def _preview_context(rules: dict) -> dict:
+    audience = Audience(rules=rules)
+    started = time.perf_counter()
+    preview = audience_preview(audience=audience, sample=10)
+    elapsed = round((time.perf_counter() - started) * 1000)
+    warnings = audience_rule_warnings(rules=rules) if not preview["count"] else []
+    return {"preview": preview, "preview_ms": elapsed, "warnings": warnings}

@@ -10,9 +10,10 @@ from audiences.models import Audience, Tag
 from audiences.rules import MATCH_CHOICES, OPERATORS, RuleError, empty_rules, validate_rules
 
 CONDITION_ROWS = 5
-_CONDITION_HELP = (
-    "All conditions must hold. Numbers compare as numbers (greater / less than); "
-    '"is one of" takes comma-separated values; "contains" ignores case.'
+_CONDITION_HELP = _(
+    "All conditions must hold. Numbers compare as numbers (greater / less than; 99.5 or 99,5); "
+    '"equals", "is one of" (comma-separated values) and "contains" ignore case. The attribute names found '
+    "in your contacts are offered as you type."
 )
 _OP_CHOICES = [("", "---------"), *OPERATORS.items()]
 
@@ -21,9 +22,11 @@ class ConditionWidget(forms.MultiWidget):
     def __init__(self, attrs=None):
         super().__init__(
             [
-                forms.TextInput(attrs={"placeholder": "attribute, e.g. total_spent", "size": 20}),
+                forms.TextInput(
+                    attrs={"placeholder": _("attribute, e.g. total_spent"), "size": 20, "list": "attribute-keys"}
+                ),
                 forms.Select(choices=_OP_CHOICES),
-                forms.TextInput(attrs={"placeholder": "value (one of: a, b, c)", "size": 30}),
+                forms.TextInput(attrs={"placeholder": _("value (one of: a, b, c)"), "size": 30}),
             ],
             attrs,
         )
@@ -115,6 +118,7 @@ class AudienceForm(forms.ModelForm):
         try:
             self.instance.rules = validate_rules(rules, check_tags=True)
         except RuleError as exc:
+            self._rules_failed = True
             for message in exc.messages:
                 # "condition 2: ..." counts filled rows; show it on the row the operator typed in.
                 field = None
@@ -124,6 +128,13 @@ class AudienceForm(forms.ModelForm):
                     message = message.split(":", 1)[1].strip()
                 self.add_error(field, ValidationError(message))
         return data
+
+    def _post_clean(self):
+        # When the rules failed, their errors are on their fields already; the model's own clean() would
+        # validate the instance's old (or empty) rules and add a false "choose at least one ...".
+        if getattr(self, "_rules_failed", False):
+            return
+        super()._post_clean()
 
 
 def region_choices() -> list[tuple[str, str]]:
