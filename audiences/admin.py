@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 
-from audiences.forms import AudienceForm, ContactImportForm
+from audiences.forms import AudienceForm, ContactImportForm, region_choices
 from audiences.indexes import attribute_indexes_follow
 from audiences.jobs import (
     import_job,
@@ -227,6 +227,7 @@ class ContactAdmin(admin.ModelAdmin):
             "options": options,
             "result": outcome.get("result") or {},
             "upload_kept": bool(token) and upload_path(token).exists(),
+            "region_name": dict(region_choices()).get((outcome.get("result") or {}).get("region"), ""),
             "json_url": f"{request.path}?format=json",
         }
         return TemplateResponse(request, "admin/audiences/contact/import_job.html", context)

@@ -72,6 +72,27 @@ DECIMAL_CHOICES = [
     ("comma", gettext_lazy("Comma: 1.234,50")),
     ("point", gettext_lazy("Point: 1,234.50")),
 ]
+FIELD_MEANINGS = {
+    "phone": gettext_lazy("the phone number (E.164)"),
+    "name": gettext_lazy("the name"),
+    "first_name": gettext_lazy("the first name (else the name's first word)"),
+    "last_name": gettext_lazy("the last name, after the first name in the name"),
+    "language": gettext_lazy("the WhatsApp language (en_US, fr_FR ...)"),
+    "tags": gettext_lazy("tags (comma separated)"),
+    "subscribed": gettext_lazy("subscribed: yes or no (an import never resubscribes)"),
+}
+ENCODING_NAMES = {
+    "utf-8": "UTF-8",
+    "utf-8-sig": gettext_lazy("UTF-8 with a byte-order mark"),
+    "utf-16": "UTF-16",
+    "utf-16-le": "UTF-16 (little-endian)",
+    "utf-16-be": "UTF-16 (big-endian)",
+    "utf-32": "UTF-32",
+    "cp1252": "Windows-1252",
+    "iso8859-1": "Latin-1",
+    "iso-8859-1": "Latin-1",
+    "iso8859-15": "Latin-9",
+}
 SNIFF_BYTES = 64 * 1024
 MAX_RECORD_LINES = 20  # a quoted field running on longer than this is an unclosed quote
 MAX_LINE_CHARS = 100_000
@@ -161,6 +182,15 @@ class Column:
         if self.field:
             return self.field
         return f"attributes.{self.key}" if self.key else ""
+
+    @property
+    def meaning(self) -> str:
+        """What the preview says the column becomes, in words."""
+        if self.field:
+            return str(FIELD_MEANINGS[self.field])
+        if self.key:
+            return _("an attribute (numbers stay numbers)")
+        return _("ignored: the column has no header")
 
 
 class ContactsFile:
@@ -371,7 +401,7 @@ def detect_encoding(file: BinaryIO, head: bytes, *, override: str | None = None)
                 _("the file is not valid %(codec)s: line %(line)s cannot be read that way")
                 % {"codec": codec, "line": bad_line}
             )
-        return codec, _("chosen")
+        return codec, _("chosen on the form")
     for bom, codec in _BOMS:
         if head.startswith(bom):
             return codec, _("byte-order mark")
@@ -390,7 +420,7 @@ def detect_encoding(file: BinaryIO, head: bytes, *, override: str | None = None)
             % {"line": first_bad}
         )
     codec = "iso-8859-1" if cp1252_undefined else "cp1252"
-    return codec, _("detected (not UTF-8 from line %(line)s)") % {"line": first_bad}
+    return codec, _("detected: not UTF-8 from line %(line)s on") % {"line": first_bad}
 
 
 def _scan_utf8(file: BinaryIO) -> tuple[bool, bool, int | None, bool]:

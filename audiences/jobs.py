@@ -197,7 +197,11 @@ def import_job(*, task_id: str) -> ImportJob:
         elif dry_run:
             message = _("Preview ready: nothing is saved until you confirm.")
         else:
-            message = _("Import done: %(summary)s") % {"summary": info["result"]["summary"]}
+            figures = info["result"]
+            message = _(
+                "Import done: %(created)s contacts created, %(updated)s updated, %(unchanged)s unchanged, "
+                "%(invalid_count)s rows rejected."
+            ) % {k: f"{figures[k]:,}" for k in ("created", "updated", "unchanged", "invalid_count")}
         return ImportJob(**job, finished=True, ok=bool(info.get("ok")), dry_run=dry_run, percent=100,
                          message=message, outcome=info)  # fmt: skip
     if state == "FAILURE":

@@ -17,7 +17,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, QuerySet
 
 from audiences.bulk import contacts_bulk_write
-from audiences.imports import ContactsFile, InvalidRow, ParsedContact
+from audiences.imports import ENCODING_NAMES, ContactsFile, InvalidRow, ParsedContact
 from audiences.models import Contact, Tag, default_language, derive_first_name
 from audiences.phones import normalize_phone
 
@@ -132,6 +132,7 @@ class ImportResult:
             **{k: getattr(self, k) for k in ("created", "updated", "unchanged", "rows", "invalid_count", "merged")},
             **{k: getattr(self, k) for k in ("format", "encoding", "encoding_note", "delimiter", "region")},
             "summary": self.summary,
+            "encoding_name": str(ENCODING_NAMES.get(self.encoding, self.encoding)),
             "columns": self.columns,
             "sample": self.sample,
             "invalid": [{"line": r.line, "reason": r.message} for r in self.invalid],
@@ -190,7 +191,7 @@ def contacts_import(
         encoding_note=reader.encoding_note,
         delimiter=reader.delimiter,
         region=(region or settings.PHONE_DEFAULT_REGION or "").upper(),
-        columns=[{"header": c.header, "target": c.target} for c in reader.columns],
+        columns=[{"header": c.header, "target": c.target, "meaning": c.meaning} for c in reader.columns],
     )
     writer = csv.writer(rejected) if rejected is not None else None
     if writer:

@@ -51,16 +51,17 @@ def test_an_upload_is_previewed_then_imported_by_the_worker(live_celery_worker, 
     assert (result["created"], result["merged"], result["invalid_count"]) == (6, 1, 1)
     assert "line 8" not in html and '<td class="num" id="import-invalid">1</td>' in html
     assert "<code>attributes.total_depense</code>" in html  # the column mapping
-    assert "+33614000001" in html and "<dd>212.83</dd>" in html  # the first rows as stored
+    assert "+33614000001" in html and "<td>212.83</td>" in html  # the first rows as stored
     assert "invalid phone &#x27;12ab&#x27;" in html
-    assert "cp1252" in html and "FR" in html
+    assert "encoding Windows-1252 (detected: not UTF-8 from line 1 on)" in html and "France (+33)" in html
+    assert "the last name, after the first name in the name" not in html and "an attribute" in html
     assert Contact.objects.count() == 0  # a preview saves nothing
     assert len(uploads(tmp_path)) == 1
 
     response = admin_client.post(reverse("admin:audiences_contact_import_confirm", args=[preview_id]))
     page = finish(admin_client, job_id(response))
     html = page.content.decode()
-    assert "Import done: created=6 updated=0 unchanged=0 invalid=1" in html
+    assert "Import done: 6 contacts created, 0 updated, 0 unchanged, 1 rows rejected." in html
     assert Contact.objects.filter(tags__name="printemps").count() == 6
     assert Contact.objects.get(phone="+33614000001").name == "Élodie M."  # the later row merged in
     assert [name.endswith("-rejected.csv") for name in uploads(tmp_path)] == [True]  # the upload itself is gone
