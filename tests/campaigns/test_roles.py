@@ -289,16 +289,27 @@ def test_a_viewer_cannot_import_contacts(viewer_client, settings, tmp_path):
     assert not Contact.objects.exists()
 
 
-def test_a_manager_imports_contacts_and_the_import_is_recorded(manager_client, settings, tmp_path):
+def test_a_manager_imports_contacts_and_the_import_is_recorded(
+    manager_client, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    from config.celery import app
+
     settings.VAR_DIR = tmp_path
     url = reverse("admin:audiences_contact_import")
     csv = SimpleUploadedFile("c.csv", b"phone,name\n+14155550101,Ann\n12ab,Bad\n")
-    preview = manager_client.post(url, {"file": csv})
-    manager_client.post(url, {"token": preview.context["token"], "tag": "", "update": "0"})
+    # The import's jobs run here, in this test's transaction (the worker's end to end: tests/audiences).
+    app.conf.update(task_always_eager=True, task_store_eager_result=True)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            preview = manager_client.post(url, {"file": csv, "region": "US"})
+        with django_capture_on_commit_callbacks(execute=True):
+            manager_client.post(preview.url + "confirm/")
+    finally:
+        app.conf.update(task_always_eager=False, task_store_eager_result=False)
     assert Contact.objects.count() == 1
     entry = LogEntry.objects.get()
     assert entry.content_type.model_class() is Contact and entry.object_id is None
-    assert entry.get_change_message() == "Imported contacts from a CSV file: created=1 updated=0 unchanged=0 invalid=1"
+    assert entry.get_change_message() == "Imported contacts from c.csv: created=1 updated=0 unchanged=0 invalid=1"
 
 
 def test_a_manager_unsubscribes_a_contact_and_it_is_recorded(manager_client):
