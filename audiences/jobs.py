@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -128,19 +129,14 @@ def import_run(*, token: str, options: dict, dry_run: bool, user_id: int | None,
     return {**outcome, "ok": True, "result": result.as_dict(), "rejected": bool(result.invalid_count and not dry_run)}
 
 
-class _rejected_file:  # noqa: N801 (used as a context manager)
-    def __init__(self, token: str, dry_run: bool):
-        self.path = None if dry_run else rejected_path(token)
-        self.file = None
-
-    def __enter__(self):
-        if self.path:
-            self.file = self.path.open("w", encoding="utf-8-sig", newline="")
-        return self.file
-
-    def __exit__(self, *exc):
-        if self.file:
-            self.file.close()
+@contextmanager
+def _rejected_file(token: str, dry_run: bool):
+    """Where the real import writes its rejected rows (UTF-8 with a BOM, so that Excel reads the accents)."""
+    if dry_run:
+        yield None
+        return
+    with rejected_path(token).open("w", encoding="utf-8-sig", newline="") as file:
+        yield file
 
 
 def _log_import(user_id: int | None, options: dict, summary: str) -> None:

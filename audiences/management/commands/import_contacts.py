@@ -45,7 +45,10 @@ class Command(BaseCommand):
         if region and region not in phonenumbers.SUPPORTED_REGIONS:
             raise CommandError(f"unknown region {options['region']!r}: use a two-letter country code such as FR")
         try:
-            with open(options["file"], "rb") as file, tempfile.TemporaryFile("w+", newline="") as rejected:
+            with (
+                open(options["file"], "rb") as file,
+                tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as rejected,
+            ):
                 result = contacts_import(
                     file=file,
                     now=timezone.now(),
