@@ -289,23 +289,27 @@ def test_a_viewer_cannot_import_contacts(viewer_client, settings, tmp_path):
     assert not Contact.objects.exists()
 
 
+@pytest.fixture
+def roles_after_a_flush(transactional_db):
+    """The roles' groups (a migration's rows), which a transactional test before this one flushed."""
+    with connection.schema_editor() as editor:
+        roles_migration.create_roles(global_apps, editor)
+
+
+# A real worker runs the preview and the import.
+@pytest.mark.django_db(transaction=True)
 def test_a_manager_imports_contacts_and_the_import_is_recorded(
-    manager_client, settings, tmp_path, django_capture_on_commit_callbacks
+    roles_after_a_flush, live_celery_worker, manager_client, settings, tmp_path
 ):
-    from config.celery import app
+    from audiences.tasks import import_contacts_task
 
     settings.VAR_DIR = tmp_path
     url = reverse("admin:audiences_contact_import")
     csv = SimpleUploadedFile("c.csv", b"phone,name\n+14155550101,Ann\n12ab,Bad\n")
-    # The import's jobs run here, in this test's transaction (the worker's end to end: tests/audiences).
-    app.conf.update(task_always_eager=True, task_store_eager_result=True)
-    try:
-        with django_capture_on_commit_callbacks(execute=True):
-            preview = manager_client.post(url, {"file": csv, "region": "US"})
-        with django_capture_on_commit_callbacks(execute=True):
-            manager_client.post(preview.url + "confirm/")
-    finally:
-        app.conf.update(task_always_eager=False, task_store_eager_result=False)
+    preview = manager_client.post(url, {"file": csv, "region": "US"})
+    import_contacts_task.AsyncResult(preview.url.rstrip("/").split("/")[-1]).get(timeout=60)
+    confirm = manager_client.post(preview.url + "confirm/")
+    import_contacts_task.AsyncResult(confirm.url.rstrip("/").split("/")[-1]).get(timeout=60)
     assert Contact.objects.count() == 1
     entry = LogEntry.objects.get()
     assert entry.content_type.model_class() is Contact and entry.object_id is None
