@@ -3,14 +3,11 @@
 Parsing never touches the database; `services.contacts_import` writes what
 `ContactsFile.rows()` yields, batch by batch, so memory does not grow with the
 file. What concerns the whole file is decided before the first row, for the
-whole file: the format (an .xlsx is a zip), the encoding (a byte-order mark,
-else UTF-8 if every byte of the file is valid UTF-8, else Windows-1252, or
-Latin-1 when the file has bytes Windows-1252 leaves undefined; a file mixing
-UTF-8 with another encoding is refused rather than half mangled), binary
-content (refused), the delimiter (sniffed from the header: comma, semicolon,
-tab) and how decimals are written (a semicolon or tab file is taken to use
-decimal commas, as European spreadsheets write them). A file-level problem
-raises ImportFileError before anything is written.
+whole file: the format, the encoding and binary content (audiences/filetypes.py),
+the delimiter (sniffed from the header: comma, semicolon, tab) and how decimals
+are written (a semicolon or tab file is taken to use decimal commas, as
+European spreadsheets write them). A file-level problem raises ImportFileError
+before anything is written.
 
 A bad row becomes an `InvalidRow` with its line number (the header is line
 1) and the good rows carry on: an empty or unparseable phone, a bad
@@ -23,7 +20,6 @@ swallowed are read again as rows.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import datetime as dt
 import io
@@ -40,6 +36,16 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from audiences.attributes import coerce_value, normalize_key
+from audiences.filetypes import (  # noqa: F401 (ImportFileError and the encodings are also this module's API)
+    CONTROL,
+    ENCODING_CHOICES,
+    ENCODING_NAMES,
+    OLE2_MAGIC,
+    XLSX_MAGIC,
+    ImportFileError,
+    detect_encoding,
+    refuse_binary,
+)
 from audiences.phones import InvalidPhoneNumber, normalize_phone
 
 ALIASES = {
@@ -59,14 +65,6 @@ _ALIAS_TO_FIELD = {alias: name for name, aliases in ALIASES.items() for alias in
 _YES = {"1", "yes", "y", "true", "t", "subscribed", "opt_in", "opted_in", "in", "oui", "si", "sim"}
 _NO = {"0", "no", "n", "false", "f", "unsubscribed", "opt_out", "opted_out", "out", "stop", "non", "nao"}
 
-ENCODING_CHOICES = [
-    ("", gettext_lazy("Detect")),
-    ("utf-8", "UTF-8"),
-    ("utf-16", "UTF-16"),
-    ("cp1252", gettext_lazy("Windows-1252 (Excel, Western Europe)")),
-    ("iso-8859-1", "Latin-1 (ISO-8859-1)"),
-    ("iso-8859-15", "Latin-9 (ISO-8859-15)"),
-]
 DECIMAL_CHOICES = [
     ("", gettext_lazy("Detect (comma in semicolon or tab files)")),
     ("comma", gettext_lazy("Comma: 1.234,50")),
@@ -81,40 +79,9 @@ FIELD_MEANINGS = {
     "tags": gettext_lazy("tags (comma separated)"),
     "subscribed": gettext_lazy("subscribed: yes or no (an import never resubscribes)"),
 }
-ENCODING_NAMES = {
-    "utf-8": "UTF-8",
-    "utf-8-sig": gettext_lazy("UTF-8 with a byte-order mark"),
-    "utf-16": "UTF-16",
-    "utf-16-le": "UTF-16 (little-endian)",
-    "utf-16-be": "UTF-16 (big-endian)",
-    "utf-32": "UTF-32",
-    "cp1252": "Windows-1252",
-    "iso8859-1": "Latin-1",
-    "iso-8859-1": "Latin-1",
-    "iso8859-15": "Latin-9",
-}
 SNIFF_BYTES = 64 * 1024
 MAX_RECORD_LINES = 20  # a quoted field running on longer than this is an unclosed quote
 MAX_LINE_CHARS = 100_000
-_CHUNK = 1 << 20
-_XLSX_MAGIC = b"PK\x03\x04"
-_OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # the old binary .xls
-_BOMS = [
-    (codecs.BOM_UTF32_LE, "utf-32"),
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
-]
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_INVALID_UTF8 = re.compile("[\udc80-\udcff]")
-_VALID_NON_ASCII = re.compile("[^\x00-\x7f\udc80-\udcff]")
-_CP1252_UNDEFINED = re.compile(b"[\x81\x8d\x8f\x90\x9d]")
-_NEWLINE = re.compile(r"\r\n|\r|\n")
-
-
-class ImportFileError(ValueError):
-    """The file as a whole cannot be imported (no header, no phone column, unreadable, binary); nothing is written."""
 
 
 @dataclass
@@ -217,16 +184,16 @@ class ContactsFile:
         self.encoding_note = ""
         if not head.strip(b" \t\r\n\x00"):
             raise ImportFileError(_("the file is empty; the first line must be a header with a phone column"))
-        if head.startswith(_OLE2_MAGIC):
+        if head.startswith(OLE2_MAGIC):
             raise ImportFileError(_("this is an old Excel .xls file: save it as .xlsx or CSV and upload that"))
-        if head.startswith(_XLSX_MAGIC):
+        if head.startswith(XLSX_MAGIC):
             self.format = "xlsx"
             self._open_xlsx()
             self.decimal_comma = {"comma": True, "point": False}.get(decimal or "")
         else:
             self.format = "csv"
             self.encoding, self.encoding_note = detect_encoding(self.file, head, override=encoding)
-            _refuse_binary(head, self.encoding)
+            refuse_binary(head, self.encoding)
             self._open_csv()
             self.decimal_comma = {"comma": True, "point": False}.get(decimal or "", self.delimiter != ",")
         if "phone" not in [c.field for c in self.columns]:
@@ -339,7 +306,7 @@ class ContactsFile:
     def _parse_row(self, cells: list, line: int) -> ParsedContact | InvalidRow:
         texts = [_cell_text(c) for c in cells]
         for text in texts:
-            if _CONTROL.search(text):
+            if CONTROL.search(text):
                 kind = _("a NUL character") if "\x00" in text else _("a control character")
                 return InvalidRow(line, _("contains %(kind)s (binary data?)") % {"kind": kind}, cells=texts)
         values: dict[str, str] = {}
@@ -380,111 +347,6 @@ class ContactsFile:
             attributes=attributes,
             tags=tags,
             subscribed=subscribed,
-        )
-
-
-# --- The whole-file decisions -----------------------------------------------------
-
-
-def detect_encoding(file: BinaryIO, head: bytes, *, override: str | None = None) -> tuple[str, str]:
-    """(codec, how it was decided) for the whole file; ImportFileError when no single encoding reads it."""
-    if override:
-        try:
-            codec = codecs.lookup(override).name
-        except LookupError as exc:
-            raise ImportFileError(_("unknown encoding %(name)r") % {"name": override}) from exc
-        if codec == "utf-8" and head.startswith(codecs.BOM_UTF8):
-            codec = "utf-8-sig"
-        bad_line = _first_undecodable_line(file, codec)
-        if bad_line is not None:
-            raise ImportFileError(
-                _("the file is not valid %(codec)s: line %(line)s cannot be read that way")
-                % {"codec": codec, "line": bad_line}
-            )
-        return codec, _("chosen on the form")
-    for bom, codec in _BOMS:
-        if head.startswith(bom):
-            return codec, _("byte-order mark")
-    utf16 = _utf16_without_bom(head)
-    if utf16:
-        return utf16, _("detected (no byte-order mark)")
-    invalid, valid_non_ascii, first_bad, cp1252_undefined = _scan_utf8(file)
-    if not invalid:
-        return "utf-8", _("detected")
-    if valid_non_ascii:
-        raise ImportFileError(
-            _(
-                "the file mixes UTF-8 with another encoding (the first byte that is not UTF-8 is on line %(line)s): "
-                "save it again as UTF-8, or choose its encoding"
-            )
-            % {"line": first_bad}
-        )
-    codec = "iso-8859-1" if cp1252_undefined else "cp1252"
-    return codec, _("detected: not UTF-8 from line %(line)s on") % {"line": first_bad}
-
-
-def _scan_utf8(file: BinaryIO) -> tuple[bool, bool, int | None, bool]:
-    """One pass in chunks: (bytes that are not UTF-8?, valid non-ASCII UTF-8?, first bad line, cp1252 holes?)."""
-    decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
-    invalid = valid_non_ascii = cp1252_undefined = False
-    first_bad, lines = None, 1
-    file.seek(0)
-    while True:
-        chunk = file.read(_CHUNK)
-        text = decoder.decode(chunk, final=not chunk)
-        cp1252_undefined = cp1252_undefined or bool(_CP1252_UNDEFINED.search(chunk))
-        if not text.isascii():
-            bad = _INVALID_UTF8.search(text)
-            if bad and not invalid:
-                invalid, first_bad = True, lines + len(_NEWLINE.findall(text, 0, bad.start()))
-            valid_non_ascii = valid_non_ascii or bool(_VALID_NON_ASCII.search(text))
-        if not invalid:
-            lines += len(_NEWLINE.findall(text))
-        if not chunk:
-            break
-    file.seek(0)
-    return invalid, valid_non_ascii, first_bad, cp1252_undefined
-
-
-def _first_undecodable_line(file: BinaryIO, codec: str) -> int | None:
-    decoder = codecs.getincrementaldecoder(codec)("strict")
-    lines, done = 1, ""
-    file.seek(0)
-    try:
-        while chunk := file.read(_CHUNK):
-            done = decoder.decode(chunk)
-            lines += len(_NEWLINE.findall(done))
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return lines
-    finally:
-        file.seek(0)
-    return None
-
-
-def _utf16_without_bom(head: bytes) -> str | None:
-    """UTF-16 text without a BOM has a NUL in every other byte (for Latin text)."""
-    sample = head[: len(head) // 2 * 2]
-    if len(sample) < 8:
-        return None
-    even, odd = sample[0::2].count(0), sample[1::2].count(0)
-    half = len(sample) // 2
-    if odd > 0.4 * half and even < 0.05 * half:
-        return "utf-16-le"
-    if even > 0.4 * half and odd < 0.05 * half:
-        return "utf-16-be"
-    return None
-
-
-def _refuse_binary(head: bytes, codec: str) -> None:
-    """Refuse, as a whole, a file whose start is mostly not text (an image, a PDF, an archive)."""
-    text = head.decode(codec, errors="replace")
-    if not text:
-        return
-    controls = len(_CONTROL.findall(text)) + text.count("\ufffd")
-    if controls > max(2, len(text) // 20):
-        raise ImportFileError(
-            _("this does not look like a CSV or .xlsx file (binary content); export the contacts as CSV or .xlsx")
         )
 
 
