@@ -8,7 +8,7 @@ in Celery's result backend, which the progress page shows as the preview.
 Confirming starts the real import (`dry_run=False`) with the preview's own
 options. The upload is removed when the real import ends, whatever its
 outcome, when the preview finds the file unusable, when the operator cancels,
-and otherwise after UPLOAD_MAX_AGE (checked at each new upload). The real
+and otherwise once the preview has expired (checked at each new upload). The real
 import writes every rejected row to `<token>-rejected.csv` beside it, which
 the outcome page offers for download, kept for as long.
 
@@ -57,14 +57,18 @@ def rejected_path(token: str) -> Path:
 def import_upload_store(*, chunks, now: float | None = None) -> str:
     """Write an uploaded file (an iterable of byte chunks) under VAR_DIR/imports; its token.
 
-    Uploads and rejected-row files older than UPLOAD_MAX_AGE are removed first:
-    a preview the operator never confirmed leaves nothing behind for long.
+    Old files are removed first, so a preview the operator never confirmed
+    leaves nothing behind for long: an upload once its preview can no longer
+    be confirmed (Celery forgets the preview after CELERY_RESULT_EXPIRES), a
+    rejected-rows file after UPLOAD_MAX_AGE.
     """
     folder = imports_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    limit = (now or time.time()) - UPLOAD_MAX_AGE
+    now = now or time.time()
+    preview_life = getattr(settings, "CELERY_RESULT_EXPIRES", None) or UPLOAD_MAX_AGE
     for old in folder.iterdir():
-        if old.is_file() and old.stat().st_mtime < limit:
+        age = now - old.stat().st_mtime if old.is_file() else 0
+        if age > (preview_life if old.suffix == ".upload" else UPLOAD_MAX_AGE):
             old.unlink(missing_ok=True)
     token = uuid.uuid4().hex
     with upload_path(token).open("wb") as out:

@@ -120,9 +120,13 @@ def test_an_unknown_job_cannot_be_confirmed_and_tokens_are_checked(admin_client,
 
 def test_old_uploads_are_removed_at_the_next_upload(settings, tmp_path):
     settings.VAR_DIR = tmp_path
-    old = jobs.import_upload_store(chunks=[b"phone\n"], now=0)
+    settings.CELERY_RESULT_EXPIRES = 3600  # then a preview can no longer be confirmed
+    old = jobs.import_upload_store(chunks=[b"phone\n"])
+    jobs.rejected_path(old).write_text("line,reason\n")
+    jobs.import_upload_store(chunks=[b"phone\n"], now=jobs.time.time() + 3700)
+    assert not jobs.upload_path(old).exists() and jobs.rejected_path(old).exists()
     new = jobs.import_upload_store(chunks=[b"phone\n"], now=jobs.time.time() + jobs.UPLOAD_MAX_AGE + 10)
-    assert not jobs.upload_path(old).exists() and jobs.upload_path(new).exists()
+    assert not jobs.rejected_path(old).exists() and jobs.upload_path(new).exists()
 
 
 def test_viewers_cannot_import(viewer_client):
