@@ -28,6 +28,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import BooleanField, Exists, F, FloatField, Func, OuterRef, Q, Subquery
 from django.db.models.fields.json import KeyTransform, compile_json_path
+from django.utils.translation import gettext as _
 
 from audiences.attributes import coerce_value, normalize_key
 
@@ -126,7 +127,10 @@ def _validate_condition(condition) -> dict:
     if op in NUMERIC_OPERATORS:
         value = coerce_value(value)
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise RuleError(f"{label}: needs a number, got {condition.get('value')!r} (for example 100, 99.5 or 99,5)")
+            raise RuleError(
+                _("%(rule)s: needs a number, got %(value)r (for example 100, 99.5 or 99,5)")
+                % {"rule": label, "value": condition.get("value")}
+            )
     elif op == "in":
         if isinstance(value, str):
             value = [part for part in value.split(",") if part.strip()]
