@@ -199,6 +199,7 @@ class ContactAdmin(admin.ModelAdmin):
                 "region": data["region"],
                 "encoding": data["encoding"],
                 "decimal": data["decimal"],
+                "language": data["language"],
             }
             task_id = import_start(token=token, options=options, dry_run=True, user_id=request.user.pk)
             return redirect(reverse("admin:audiences_contact_import_job", args=[task_id]))

@@ -174,6 +174,17 @@ class ContactImportForm(forms.Form):
         required=False,
         help_text=_("How numbers such as 1,234 are written; numbers like 212,83 or 1.234,50 are read either way."),
     )
+    language = forms.RegexField(
+        label=_("Language of new contacts"),
+        regex=r"^[a-zA-Z]{2,3}([_-][a-zA-Z]{2})?$",
+        max_length=15,
+        required=False,
+        help_text=_(
+            "The WhatsApp template language (en_US, fr_FR, pt_BR ...) given to the contacts this import creates "
+            "when the file has no language for them. Existing contacts keep theirs."
+        ),
+        error_messages={"invalid": _("A language code such as en_US, fr_FR or pt_BR.")},
+    )
     tag = forms.CharField(
         label=_("Tag"), required=False, max_length=100, help_text=_("Add this tag to every imported contact.")
     )
@@ -187,3 +198,9 @@ class ContactImportForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["region"].choices = region_choices()
         self.fields["region"].initial = settings.PHONE_DEFAULT_REGION
+        self.fields["language"].initial = settings.CONTACT_DEFAULT_LANGUAGE
+
+    def clean_language(self) -> str:
+        code = (self.cleaned_data["language"] or settings.CONTACT_DEFAULT_LANGUAGE).replace("-", "_")
+        language, _sep, country = code.partition("_")
+        return f"{language.lower()}_{country.upper()}" if country else language.lower()

@@ -154,6 +154,7 @@ def contacts_import(
     region: str | None = None,
     encoding: str | None = None,
     decimal: str | None = None,
+    language: str | None = None,
     rejected: TextIO | None = None,
     progress: Callable[[int, int | None], None] | None = None,
     batch_size: int = 2000,
@@ -182,7 +183,9 @@ def contacts_import(
     batch's outcome, and its later rows count as `merged`. On PostgreSQL each
     contact row is written once per batch: the import fills Contact.tag_ids
     with the tags it links, so the link triggers have nothing left to update.
-    `region`: the country of national numbers (default PHONE_DEFAULT_REGION).
+    `region`: the country of national numbers (default PHONE_DEFAULT_REGION);
+    `language`: the language of the contacts it creates from rows without one
+    (default CONTACT_DEFAULT_LANGUAGE); an existing contact keeps its own.
     """
     reader = ContactsFile(file, region=region, encoding=encoding, decimal=decimal)
     result = ImportResult(
@@ -210,7 +213,7 @@ def contacts_import(
                 continue
             if len(result.sample) < SAMPLE_ROWS:
                 stored = {
-                    "language": row.language or default_language(),
+                    "language": row.language or language or default_language(),
                     "first_name": row.first_name or derive_first_name(row.name),
                 }
                 result.sample.append({**row.as_dict(), **stored})
@@ -220,11 +223,11 @@ def contacts_import(
                 continue
             batch[row.phone] = row
             if len(batch) >= batch_size:
-                _import_merged_batch(list(batch.values()), seen, tag_ids, extra_tags, update, now, result)
+                _import_merged_batch(list(batch.values()), seen, tag_ids, extra_tags, update, now, result, language)
                 batch = {}
                 if progress:
                     progress(*reader.progress())
-        _import_merged_batch(list(batch.values()), seen, tag_ids, extra_tags, update, now, result)
+        _import_merged_batch(list(batch.values()), seen, tag_ids, extra_tags, update, now, result, language)
         seen.drop()
         if progress:
             progress(*reader.progress())
@@ -233,7 +236,7 @@ def contacts_import(
     return result
 
 
-def _import_merged_batch(records, seen, tag_ids, extra_tags, update, now, result) -> None:
+def _import_merged_batch(records, seen, tag_ids, extra_tags, update, now, result, language=None) -> None:
     """Write one batch: phones new to this import as the options say; phones an earlier batch wrote merged into them."""
     if not records:
         return
@@ -241,6 +244,8 @@ def _import_merged_batch(records, seen, tag_ids, extra_tags, update, now, result
     tag_ids.update(_ensure_tags(names))
     earlier = seen.lookup([r.phone for r in records])  # {phone: created by this import}
     fresh = [r for r in records if r.phone not in earlier]
+    if language:
+        _default_language_of_new(fresh, language)
     created = _import_batch(fresh, tag_ids, extra_tags, update, now, result)
     seen.add([(r.phone, r.phone in created) for r in fresh])
     again = [r for r in records if r.phone in earlier and (update or earlier[r.phone])]
@@ -252,6 +257,17 @@ def _import_merged_batch(records, seen, tag_ids, extra_tags, update, now, result
             part = [r for r in again if earlier[r.phone] is made_here]
             _import_batch(part, tag_ids, extra_tags, True, now, scratch)
     result.merged += len(records) - len(fresh)
+
+
+def _default_language_of_new(records, language: str) -> None:
+    """Rows without a language that will create a contact get `language`; those of existing contacts stay empty."""
+    unnamed = [r for r in records if not r.language]
+    if not unnamed:
+        return
+    existing = set(Contact.objects.filter(phone__in=[r.phone for r in unnamed]).values_list("phone", flat=True))
+    for r in unnamed:
+        if r.phone not in existing:
+            r.language = language
 
 
 class _SeenPhones:

@@ -42,7 +42,7 @@ def test_an_upload_is_previewed_then_imported_by_the_worker(live_celery_worker, 
     settings.VAR_DIR = tmp_path
     data = french_csv() + "12ab;Mauvais;Rome;1\r\n06 14 00 00 01;Élodie M.;Paris;;\r\n".encode("cp1252")
     upload = SimpleUploadedFile("clients.csv", data)
-    response = admin_client.post(IMPORT, {"file": upload, "region": "FR", "tag": "printemps"})
+    response = admin_client.post(IMPORT, {"file": upload, "region": "FR", "tag": "printemps", "language": "fr-fr"})
     preview_id = job_id(response)
     page = finish(admin_client, preview_id)
     html = page.content.decode()
@@ -64,6 +64,7 @@ def test_an_upload_is_previewed_then_imported_by_the_worker(live_celery_worker, 
     assert "Import done: 6 contacts created, 0 updated, 0 unchanged, 1 rows rejected." in html
     assert Contact.objects.filter(tags__name="printemps").count() == 6
     assert Contact.objects.get(phone="+33614000001").name == "Élodie M."  # the later row merged in
+    assert set(Contact.objects.values_list("language", flat=True)) == {"fr_FR"}
     assert [name.endswith("-rejected.csv") for name in uploads(tmp_path)] == [True]  # the upload itself is gone
     assert LogEntry.objects.filter(change_message__contains="created=6").exists()
 

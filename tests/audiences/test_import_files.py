@@ -72,9 +72,12 @@ def test_import_contacts_command_takes_region_encoding_and_decimal(tmp_path: Pat
     path = tmp_path / "clients.csv"
     path.write_bytes(french_csv())
     out = io.StringIO()
-    call_command("import_contacts", str(path), "--region", "fr", "--encoding", "cp1252", stdout=out)
+    call_command(
+        "import_contacts", str(path), "--region", "fr", "--encoding", "cp1252", "--language", "fr-FR", stdout=out
+    )
     assert out.getvalue().splitlines() == ["created=6 updated=0 unchanged=0 invalid=0"]
     assert Contact.objects.get(phone="+33614000002").attributes["total_depense"] == 1234.5
+    assert set(Contact.objects.values_list("language", flat=True)) == {"fr_FR"}
     with pytest.raises(CommandError, match="unknown region"):
         call_command("import_contacts", str(path), "--region", "XX")
     with pytest.raises(CommandError, match="not valid utf-8"):
@@ -232,3 +235,14 @@ def test_rejected_rows_go_to_a_csv_with_line_and_reason():
     assert rows[0] == ["line", "reason", "phone", "name"]
     assert rows[1][0] == "2" and rows[1][1].startswith("invalid phone '12ab'") and rows[1][2:] == ["12ab", "Bad"]
     assert rows[2] == ["4", "empty phone", "", "Nobody"]
+
+
+def test_new_contacts_without_a_language_get_the_chosen_one_and_existing_ones_keep_theirs():
+    from tests.factories.audiences import ContactFactory
+
+    ContactFactory(phone="+33614000001", language="en_GB")
+    data = b"phone;langue\n+33614000001;\n+33614000002;\n+33614000003;es_ES\n"
+    result = run(data, language="fr_FR", update=True)
+    assert result.sample[1]["language"] == "fr_FR"
+    languages = dict(Contact.objects.values_list("phone", "language"))
+    assert languages == {"+33614000001": "en_GB", "+33614000002": "fr_FR", "+33614000003": "es_ES"}

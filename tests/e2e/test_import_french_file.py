@@ -54,6 +54,7 @@ def test_a_french_semicolon_latin1_file_imports_whole_and_its_audience_finds_eve
     page.click("text=Import contacts (CSV or Excel)")
     page.set_input_files("#id_file", str(upload))
     page.select_option("#id_region", "FR")
+    page.fill("#id_language", "fr_FR")
     screenshot("upload-form")
     page.click("input[value='Preview import']")
 
@@ -64,7 +65,7 @@ def test_a_french_semicolon_latin1_file_imports_whole_and_its_audience_finds_eve
     mapping = page.inner_text("#import-mapping")
     assert "Téléphone" in mapping and "attributes.total_spent" in mapping
     sample = page.inner_text("#import-sample")
-    assert "+33781000000" in sample and "Élodie Fréchette 0" in sample and "212.83" in sample
+    assert "+33781000000" in sample and "Élodie Fréchette 0" in sample and "212.83" in sample and "fr_FR" in sample
     assert "Windows-1252" in page.inner_text("#import-reading")
     screenshot("import-preview")
     assert Contact.objects.count() == 0
@@ -73,7 +74,7 @@ def test_a_french_semicolon_latin1_file_imports_whole_and_its_audience_finds_eve
     page.wait_for_selector("#import-job .job-message.success", timeout=60_000)
     assert f"{len(SPENT)} contacts created" in page.inner_text("#import-job")
     screenshot("import-done")
-    assert Contact.objects.count() == len(SPENT)
+    assert Contact.objects.filter(language="fr_FR").count() == len(SPENT)
 
     # The audience: the live preview counts before saving.
     page.goto(f"{admin}/audiences/audience/add/")

@@ -1,5 +1,5 @@
 """python manage.py import_contacts FILE [--tag TAG] [--update] [--dry-run] [--region FR] [--encoding cp1252]
-[--decimal comma]"""
+[--decimal comma] [--language fr_FR]"""
 
 import csv
 import tempfile
@@ -35,6 +35,11 @@ class Command(BaseCommand):
             help="the CSV's encoding, e.g. utf-8, utf-16, cp1252, latin-1 (default: detected for the whole file)",
         )
         parser.add_argument(
+            "--language",
+            help="language of the contacts created from rows without one, e.g. fr_FR "
+            f"(default {settings.CONTACT_DEFAULT_LANGUAGE}); existing contacts keep theirs",
+        )
+        parser.add_argument(
             "--decimal",
             choices=["comma", "point"],
             help="decimal mark of numbers such as 1,234 (default: comma in semicolon or tab files, else point)",
@@ -58,6 +63,7 @@ class Command(BaseCommand):
                     region=region,
                     encoding=options["encoding"],
                     decimal=options["decimal"],
+                    language=(options["language"] or "").replace("-", "_") or None,
                     rejected=rejected,
                 )
                 self.stdout.write(result.summary + (" (dry run: nothing saved)" if options["dry_run"] else ""))
