@@ -6,17 +6,15 @@ The admin parses input and calls services / selectors; it holds no rules of its 
 
 import re
 import time
-import uuid
-from pathlib import Path
 
-from django.conf import settings
 from django.contrib import admin, messages
-from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
-from django.contrib.contenttypes.models import ContentType
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connection
+from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -25,16 +23,21 @@ from django.utils.translation import gettext as _
 
 from audiences.admin_phones import MaskedPhonesMixin
 from audiences.erasure import contact_erase, contacts_erase
-from audiences.forms import AudienceForm, ContactImportForm
-from audiences.imports import ImportFileError
+from audiences.forms import AudienceForm, ContactImportForm, region_choices
 from audiences.indexes import attribute_indexes_follow
+from audiences.jobs import (
+    import_job,
+    import_start,
+    import_upload_discard,
+    import_upload_store,
+    rejected_path,
+    upload_path,
+)
 from audiences.models import Audience, Contact, Suppression, Tag
 from audiences.phones import InvalidPhoneNumber, normalize_phone
 from audiences.rules import describe_rules, rules_q
-from audiences.selectors import audience_preview
-from audiences.services import contact_save, contacts_import, contacts_set_subscription
-
-_TOKEN = re.compile(r"[0-9a-f]{32}")
+from audiences.selectors import attribute_keys, audience_preview, audience_rule_warnings
+from audiences.services import contact_save, contacts_set_subscription
 
 
 class EstimatedCountPaginator(Paginator):
@@ -210,84 +213,110 @@ class ContactAdmin(MaskedPhonesMixin, admin.ModelAdmin):
         self.message_user(request, f"{len(changed)} contact(s) {verb}; the others already were.", messages.SUCCESS)
         return None
 
-    # --- CSV import with a preview --------------------------------------------
+    # --- Import (CSV or .xlsx): a background preview, then the background import -------
     def get_urls(self):
+        view = self.admin_site.admin_view
         return [
-            path("import/", self.admin_site.admin_view(self.import_view), name="audiences_contact_import"),
+            path("import/", view(self.import_view), name="audiences_contact_import"),
+            path("import/job/<str:task_id>/", view(self.import_job_view), name="audiences_contact_import_job"),
+            path("import/job/<str:task_id>/confirm/", view(self.import_confirm_view),
+                 name="audiences_contact_import_confirm"),
+            path("import/job/<str:task_id>/cancel/", view(self.import_cancel_view),
+                 name="audiences_contact_import_cancel"),
+            path("import/rejected/<str:token>.csv", view(self.import_rejected_view),
+                 name="audiences_contact_import_rejected"),
             *super().get_urls(),
-        ]
+        ]  # fmt: skip
 
-    def import_view(self, request):
+    def _check_import_permission(self, request):
         if not (self.has_add_permission(request) and self.has_change_permission(request)):
             raise PermissionDenied
-        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "title": "Import contacts"}
-        if request.method == "POST" and request.POST.get("token"):
-            return self._import_confirm(request, context)
+
+    def _import_context(self, request, title):
+        return {**self.admin_site.each_context(request), "opts": self.model._meta, "title": title}
+
+    def import_view(self, request):
+        """The upload form; a valid upload is stored and previewed by a background job."""
+        self._check_import_permission(request)
         form = ContactImportForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
-            token = uuid.uuid4().hex
-            stored = _upload_path(token)
-            stored.parent.mkdir(parents=True, exist_ok=True)
-            with stored.open("wb") as out:
-                for chunk in form.cleaned_data["file"].chunks():
-                    out.write(chunk)
-            try:
-                with stored.open("rb") as file:
-                    result = contacts_import(
-                        file=file,
-                        now=timezone.now(),
-                        tag=form.cleaned_data["tag"],
-                        update=form.cleaned_data["update"],
-                        dry_run=True,
-                    )
-            except ImportFileError as exc:
-                stored.unlink(missing_ok=True)
-                form.add_error("file", str(exc))
-            else:
-                context.update(
-                    title="Import contacts: preview",
-                    result=result,
-                    invalid=result.invalid[:500],
-                    token=token,
-                    tag=form.cleaned_data["tag"],
-                    update=form.cleaned_data["update"],
-                    filename=form.cleaned_data["file"].name,
-                )
-                return TemplateResponse(request, "admin/audiences/contact/import_preview.html", context)
-        context["form"] = form
+            data = form.cleaned_data
+            token = import_upload_store(chunks=data["file"].chunks())
+            options = {
+                "filename": data["file"].name,
+                "tag": data["tag"],
+                "update": data["update"],
+                "region": data["region"],
+                "encoding": data["encoding"],
+                "decimal": data["decimal"],
+                "language": data["language"],
+            }
+            task_id = import_start(token=token, options=options, dry_run=True, user_id=request.user.pk)
+            return redirect(reverse("admin:audiences_contact_import_job", args=[task_id]))
+        context = {**self._import_context(request, _("Import contacts")), "form": form}
         return TemplateResponse(request, "admin/audiences/contact/import.html", context)
 
-    def _import_confirm(self, request, context):
-        token = request.POST["token"]
-        stored = _upload_path(token) if _TOKEN.fullmatch(token) else None
-        if stored is None or not stored.exists():
-            self.message_user(request, "That import preview has expired; upload the file again.", messages.ERROR)
+    def import_job_view(self, request, task_id):
+        """The job's page: progress, then the preview (a dry run) or the outcome; `?format=json` for import_job.js."""
+        self._check_import_permission(request)
+        job = import_job(task_id=task_id)
+        if request.GET.get("format") == "json":
+            return JsonResponse(job.as_dict())
+        outcome = job.outcome or {}
+        options = outcome.get("options") or {}
+        if job.finished and job.dry_run and job.ok:
+            title = _("Import contacts: preview of %(file)s") % {"file": options.get("filename")}
+        elif job.finished and job.ok:
+            title = _("Import contacts: done")
+        else:
+            title = _("Import contacts")
+        token = outcome.get("token")
+        context = {
+            **self._import_context(request, title),
+            "job": job,
+            "outcome": outcome,
+            "options": options,
+            "result": outcome.get("result") or {},
+            "upload_kept": bool(token) and upload_path(token).exists(),
+            "region_name": dict(region_choices()).get((outcome.get("result") or {}).get("region"), ""),
+            "json_url": f"{request.path}?format=json",
+        }
+        return TemplateResponse(request, "admin/audiences/contact/import_job.html", context)
+
+    def import_confirm_view(self, request, task_id):
+        """Confirming a preview: the real import of the same upload with the preview's options, in the background."""
+        self._check_import_permission(request)
+        if request.method != "POST":
+            return redirect(reverse("admin:audiences_contact_import_job", args=[task_id]))
+        job = import_job(task_id=task_id)
+        outcome = job.outcome or {}
+        token = outcome.get("token")
+        if not (job.finished and job.ok and job.dry_run and token and upload_path(token).exists()):
+            self.message_user(request, _("That import preview has expired; upload the file again."), messages.ERROR)
             return redirect(reverse("admin:audiences_contact_import"))
-        try:
-            with stored.open("rb") as file:
-                result = contacts_import(
-                    file=file,
-                    now=timezone.now(),
-                    tag=request.POST.get("tag") or None,
-                    update=request.POST.get("update") == "1",
-                )
-        finally:
-            stored.unlink(missing_ok=True)
-        # The import touches many contacts: one history entry for the whole file, on the contacts' model.
-        LogEntry.objects.create(
-            user_id=request.user.pk,
-            content_type=ContentType.objects.get_for_model(Contact),
-            object_repr="CSV import",
-            action_flag=ADDITION,
-            change_message=f"Imported contacts from a CSV file: {result.summary}",
-        )
-        level = messages.WARNING if result.invalid else messages.SUCCESS
-        self.message_user(request, f"Import done: {result.summary}", level)
+        new_id = import_start(token=token, options=outcome["options"], dry_run=False, user_id=request.user.pk)
+        return redirect(reverse("admin:audiences_contact_import_job", args=[new_id]))
+
+    def import_cancel_view(self, request, task_id):
+        """Cancelling a preview deletes the upload at once."""
+        self._check_import_permission(request)
+        if request.method == "POST":
+            token = (import_job(task_id=task_id).outcome or {}).get("token")
+            if token:
+                import_upload_discard(token=token)
+            self.message_user(request, _("Import cancelled; the uploaded file was deleted."), messages.INFO)
         return redirect(reverse("admin:audiences_contact_changelist"))
 
-
-def _upload_path(token: str) -> Path:
-    return Path(settings.VAR_DIR) / "imports" / f"{token}.csv"
+    def import_rejected_view(self, request, token):
+        """The rejected rows of a finished import as CSV: line, reason, then the row as it was in the file."""
+        self._check_import_permission(request)
+        try:
+            path = rejected_path(token)
+        except ValueError:
+            raise Http404 from None
+        if not path.exists():
+            raise Http404(_("These rejected rows are no longer kept."))
+        return FileResponse(path.open("rb"), as_attachment=True, filename="rejected-rows.csv", content_type="text/csv")
 
 
 @admin.register(Suppression)
@@ -360,11 +389,48 @@ class AudienceAdmin(admin.ModelAdmin):
         super().delete_queryset(request, queryset)
         attribute_indexes_follow()
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        extra_context = extra_context or {}
-        audience = self.get_object(request, object_id)
-        if audience is not None:
-            started = time.perf_counter()
-            extra_context["preview"] = audience_preview(audience=audience, sample=10)
-            extra_context["preview_ms"] = round((time.perf_counter() - started) * 1000)
-        return super().change_view(request, object_id, form_url, extra_context)
+    def get_urls(self):
+        preview = path("preview/", self.admin_site.admin_view(self.preview_view), name="audiences_audience_preview")
+        return [preview, *super().get_urls()]
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        extra_context = {**(extra_context or {}), "attribute_keys": attribute_keys()}
+        audience = self.get_object(request, object_id) if object_id else None
+        if audience is not None and request.method == "GET":
+            extra_context.update(_preview_context(audience.rules))
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def preview_view(self, request):
+        """The builder's live preview: the count and sample of the rules as they stand in the form, unsaved.
+
+        audience_builder.js posts the whole form here as the rules are edited;
+        the answer is the preview's HTML and the figures as JSON.
+        """
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        if request.method != "POST":
+            return JsonResponse({"error": "POST the audience form"}, status=405)
+        form = self.get_form(request)(request.POST)
+        form.is_valid()  # the rules are built by clean(); the name's errors do not matter to a preview
+        errors = [
+            f"{form.fields[name].label}: {message}" if name in form.fields else message
+            for name, messages_ in form.errors.items()
+            if name != "name"
+            for message in messages_
+        ]
+        context = {"errors": errors} if errors else _preview_context(form.instance.rules)
+        html = render_to_string("admin/audiences/audience/preview.html", context, request=request)
+        preview = context.get("preview") or {}
+        return JsonResponse(
+            {"ok": not errors, "count": preview.get("count"), "warnings": context.get("warnings", []),
+             "errors": errors, "html": html}
+        )  # fmt: skip
+
+
+def _preview_context(rules: dict) -> dict:
+    audience = Audience(rules=rules)
+    started = time.perf_counter()
+    preview = audience_preview(audience=audience, sample=10)
+    elapsed = round((time.perf_counter() - started) * 1000)
+    warnings = audience_rule_warnings(rules=rules) if not preview["count"] else []
+    return {"preview": preview, "preview_ms": elapsed, "warnings": warnings}

@@ -1,15 +1,19 @@
 """Admin forms: the audience builder (rules without raw JSON) and the CSV upload."""
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
 
+from audiences.imports import DECIMAL_CHOICES, ENCODING_CHOICES
 from audiences.models import Audience, Tag
 from audiences.rules import MATCH_CHOICES, OPERATORS, RuleError, empty_rules, validate_rules
 
 CONDITION_ROWS = 5
-_CONDITION_HELP = (
-    "All conditions must hold. Numbers compare as numbers (greater / less than); "
-    '"is one of" takes comma-separated values; "contains" ignores case.'
+_CONDITION_HELP = _(
+    "All conditions must hold. Numbers compare as numbers (greater / less than; 99.5 or 99,5); "
+    '"equals", "is one of" (comma-separated values) and "contains" ignore case. The attribute names found '
+    "in your contacts are offered as you type."
 )
 _OP_CHOICES = [("", "---------"), *OPERATORS.items()]
 
@@ -18,9 +22,11 @@ class ConditionWidget(forms.MultiWidget):
     def __init__(self, attrs=None):
         super().__init__(
             [
-                forms.TextInput(attrs={"placeholder": "attribute, e.g. total_spent", "size": 20}),
+                forms.TextInput(
+                    attrs={"placeholder": _("attribute, e.g. total_spent"), "size": 20, "list": "attribute-keys"}
+                ),
                 forms.Select(choices=_OP_CHOICES),
-                forms.TextInput(attrs={"placeholder": "value (one of: a, b, c)", "size": 30}),
+                forms.TextInput(attrs={"placeholder": _("value (one of: a, b, c)"), "size": 30}),
             ],
             attrs,
         )
@@ -112,6 +118,7 @@ class AudienceForm(forms.ModelForm):
         try:
             self.instance.rules = validate_rules(rules, check_tags=True)
         except RuleError as exc:
+            self._rules_failed = True
             for message in exc.messages:
                 # "condition 2: ..." counts filled rows; show it on the row the operator typed in.
                 field = None
@@ -122,10 +129,78 @@ class AudienceForm(forms.ModelForm):
                 self.add_error(field, ValidationError(message))
         return data
 
+    def _post_clean(self):
+        # When the rules failed, their errors are on their fields already; the model's own clean() would
+        # validate the instance's old (or empty) rules and add a false "choose at least one ...".
+        if getattr(self, "_rules_failed", False):
+            return
+        super()._post_clean()
+
+
+def region_choices() -> list[tuple[str, str]]:
+    """Every country phonenumbers knows, by name: "France (+33)"."""
+    from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, SUPPORTED_REGIONS
+    from phonenumbers.geocoder import _region_display_name
+
+    codes = {region: code for code, regions in COUNTRY_CODE_TO_REGION_CODE.items() for region in regions}
+    named = [(f"{_region_display_name(r, 'en') or r} (+{codes.get(r, '?')})", r) for r in SUPPORTED_REGIONS]
+    return [(region, label) for label, region in sorted(named)]
+
 
 class ContactImportForm(forms.Form):
-    file = forms.FileField(help_text="UTF-8 CSV with a header line and a phone column (phone, mobile, whatsapp ...).")
-    tag = forms.CharField(required=False, max_length=100, help_text="Add this tag to every imported contact.")
-    update = forms.BooleanField(
-        required=False, help_text="Update name, language, attributes and tags of contacts that already exist."
+    file = forms.FileField(
+        label=_("File"),
+        help_text=_(
+            "CSV (comma, semicolon or tab separated; any common encoding) or Excel .xlsx, with a header line "
+            "and a phone column (phone, mobile, whatsapp, telephone ...)."
+        ),
     )
+    region = forms.ChoiceField(
+        label=_("Country of national numbers"),
+        help_text=_(
+            "Numbers written without +country code (06 14 00 00 00, (415) 555-0123) are read as numbers of this "
+            "country. Numbers with + or 00 are read as written."
+        ),
+    )
+    encoding = forms.ChoiceField(
+        label=_("Encoding"),
+        choices=ENCODING_CHOICES,
+        required=False,
+        help_text=_("Detected for the whole file; choose one only if the preview shows mangled accents."),
+    )
+    decimal = forms.ChoiceField(
+        label=_("Decimal mark"),
+        choices=DECIMAL_CHOICES,
+        required=False,
+        help_text=_("How numbers such as 1,234 are written; numbers like 212,83 or 1.234,50 are read either way."),
+    )
+    language = forms.RegexField(
+        label=_("Language of new contacts"),
+        regex=r"^[a-zA-Z]{2,3}([_-][a-zA-Z]{2})?$",
+        max_length=15,
+        required=False,
+        help_text=_(
+            "The WhatsApp template language (en_US, fr_FR, pt_BR ...) given to the contacts this import creates "
+            "when the file has no language for them. Existing contacts keep theirs."
+        ),
+        error_messages={"invalid": _("A language code such as en_US, fr_FR or pt_BR.")},
+    )
+    tag = forms.CharField(
+        label=_("Tag"), required=False, max_length=100, help_text=_("Add this tag to every imported contact.")
+    )
+    update = forms.BooleanField(
+        label=_("Update existing contacts"),
+        required=False,
+        help_text=_("Update name, language, attributes and tags of contacts that already exist."),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["region"].choices = region_choices()
+        self.fields["region"].initial = settings.PHONE_DEFAULT_REGION
+        self.fields["language"].initial = settings.CONTACT_DEFAULT_LANGUAGE
+
+    def clean_language(self) -> str:
+        code = (self.cleaned_data["language"] or settings.CONTACT_DEFAULT_LANGUAGE).replace("-", "_")
+        language, _sep, country = code.partition("_")
+        return f"{language.lower()}_{country.upper()}" if country else language.lower()

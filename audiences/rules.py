@@ -28,6 +28,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import BooleanField, Exists, F, FloatField, Func, OuterRef, Q, Subquery
 from django.db.models.fields.json import KeyTransform, compile_json_path
+from django.utils.translation import gettext as _
 
 from audiences.attributes import coerce_value, normalize_key
 
@@ -93,7 +94,8 @@ def validate_rules(rules, *, check_tags: bool = False) -> dict:
     overlap = set(clean["include_tags"]) & set(clean["exclude_tags"])
     if overlap:
         errors.append(f"tags both included and excluded: {', '.join(sorted(overlap))}")
-    narrowing = clean["include_tags"] or clean["languages"] or clean["conditions"]
+    # A condition that failed validation still narrows: its own error says what is wrong with it.
+    narrowing = clean["include_tags"] or clean["languages"] or conditions
     if clean["everyone"] and narrowing:
         errors.append("'everyone subscribed' cannot be combined with tag, language or attribute rules")
     if not clean["everyone"] and not narrowing:
@@ -125,7 +127,10 @@ def _validate_condition(condition) -> dict:
     if op in NUMERIC_OPERATORS:
         value = coerce_value(value)
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise RuleError(f"{label}: needs a number, got {condition.get('value')!r}")
+            raise RuleError(
+                _("%(rule)s: needs a number, got %(value)r (for example 100, 99.5 or 99,5)")
+                % {"rule": label, "value": condition.get("value")}
+            )
     elif op == "in":
         if isinstance(value, str):
             value = [part for part in value.split(",") if part.strip()]
@@ -196,6 +201,36 @@ class JSONNumber(Func):
         return compiler.compile(Cast(KeyTextTransform(self.key, *self.source_expressions), FloatField()))
 
 
+class JSONTextIn(Func):
+    """`attributes[key]` is text equal to one of `values`, ignoring case: `lower(attributes ->> key) IN (...)`.
+
+    Both sides are lowered by the database, so they agree whatever its
+    collation does with non-ASCII letters. On PostgreSQL this is the
+    expression of the btree audiences/indexes.py builds for each key a saved
+    audience tests with "equals" or "one of" text; numbers never match it
+    (only text does), so "100" the text and 100 the number stay apart.
+    """
+
+    output_field = BooleanField()
+
+    def __init__(self, field: str, key: str, values: list[str]):
+        super().__init__(F(field))
+        self.key, self.values = key, list(values)
+
+    def as_sql(self, compiler, connection, **extra):
+        column, params = compiler.compile(self.source_expressions[0])
+        marks = ", ".join(["lower(%s)"] * len(self.values))
+        sql = f"(lower(({column} ->> %s::text)) IN ({marks}) AND jsonb_typeof({column} -> %s::text) = 'string')"
+        return sql, (*params, self.key, *self.values, *params, self.key)
+
+    def as_sqlite(self, compiler, connection, **extra):
+        column, params = compiler.compile(self.source_expressions[0])
+        path = compile_json_path([self.key])
+        marks = ", ".join(["lower(%s)"] * len(self.values))
+        sql = f"(json_type({column}, %s) = 'text' AND lower(json_extract({column}, %s)) IN ({marks}))"
+        return sql, (*params, path, *params, path, *self.values)
+
+
 def _condition_q(condition: dict) -> Q:
     key, op, value = condition["key"], condition["op"], condition["value"]
     if op in NUMERIC_OPERATORS:
@@ -203,19 +238,23 @@ def _condition_q(condition: dict) -> Q:
             return Q(JSONNumberRange("attributes", key, op, value))
         lhs = JSONNumber("attributes", key)
         return Q(lhs.get_lookup(op)(lhs, value))
-    if op in ("eq", "in") and connection.vendor == "postgresql":
-        # jsonb containment can use the GIN index on attributes.
-        values = value if op == "in" else [value]
-        q = Q()
-        for v in values:
-            q |= Q(attributes__contains={key: v})
-        return q
     lhs = KeyTransform(key, "attributes")
     if op == "contains":
         return Q(lhs.get_lookup("icontains")(lhs, value))
-    # KeyTransformIn JSON-encodes its values on every backend; a hand-built
-    # KeyTransformExact does not, so "equals" is "one of [value]".
-    return Q(lhs.get_lookup("in")(lhs, value if op == "in" else [value]))
+    # "equals" and "one of": text ignores case ("paris" finds "Paris"), other values (numbers, booleans) are exact.
+    values = value if op == "in" else [value]
+    texts = [v for v in values if isinstance(v, str)]
+    others = [v for v in values if not isinstance(v, str)]
+    q = Q(JSONTextIn("attributes", key, texts)) if texts else Q()
+    if others and connection.vendor == "postgresql":
+        # jsonb containment can use the GIN index on attributes.
+        for v in others:
+            q |= Q(attributes__contains={key: v})
+    elif others:
+        # KeyTransformIn JSON-encodes its values on every backend; a hand-built
+        # KeyTransformExact does not, so "equals" is "one of [value]".
+        q |= Q(lhs.get_lookup("in")(lhs, others))
+    return q
 
 
 def _has_tags(names: list[str]) -> Exists:

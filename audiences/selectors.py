@@ -1,6 +1,8 @@
 """Reads: who is in an audience, and its preview."""
 
+from django.db import connection
 from django.db.models import Count, F, Func, IntegerField, Max, Min, QuerySet, Subquery
+from django.utils.translation import gettext as _
 
 from audiences.models import Audience, Contact
 from audiences.rules import rules_q, validate_rules
@@ -57,3 +59,85 @@ def _everyone_count(exclude_tags: list[str]) -> int:
     # COUNT(*) without GROUP BY: a Func, not an Aggregate, so the subquery stays one row.
     excluded = subscribed.filter(rules_q({"include_tags": exclude_tags})).annotate(n=COUNT_ROWS).values("n")
     return subscribed.aggregate(n=Count("*") - Subquery(excluded, output_field=IntegerField()))["n"]
+
+
+KEY_SAMPLE_ROWS = 5000  # contacts read to list the attribute keys: a page sample plus the latest ones
+_TYPES = {"string": "text", "text": "text", "number": "number", "integer": "number", "real": "number",
+          "boolean": "yes/no", "true": "yes/no", "false": "yes/no"}  # fmt: skip
+
+
+def attribute_keys(*, rows: int = KEY_SAMPLE_ROWS) -> list[dict]:
+    """The attribute keys found in a sample of the contacts, most common first: [{key, type, share}].
+
+    `type` is the most common JSON type of the key's values ("number", "text",
+    "yes/no", ...), `share` the fraction of sampled contacts that have it. Two
+    bounded reads, whatever the table's size: on PostgreSQL a TABLESAMPLE of
+    about `rows` contacts spread over the table (SYSTEM: whole pages, chosen
+    from the planner's row estimate), plus the `rows` latest contacts (by id)
+    so that a key only a recent import brought is there too. A key on very
+    few old contacts may be missed: the builder checks a rule's key exactly
+    when the rule finds nobody (`attribute_key_exists`).
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [Contact._meta.db_table])
+            estimate = max(cursor.fetchone()[0], 1)
+            percent = min(100.0, 100.0 * rows / estimate)
+            cursor.execute(
+                f"""
+                WITH sampled AS (
+                    (SELECT attributes FROM {Contact._meta.db_table} TABLESAMPLE SYSTEM (%s) LIMIT %s)
+                    UNION ALL
+                    (SELECT attributes FROM {Contact._meta.db_table} ORDER BY id DESC LIMIT %s)
+                )
+                SELECT e.key, jsonb_typeof(e.value), count(*), (SELECT count(*) FROM sampled)
+                FROM sampled, jsonb_each(sampled.attributes) AS e
+                WHERE jsonb_typeof(sampled.attributes) = 'object'
+                GROUP BY 1, 2
+                """,  # noqa: S608 (the table name is the model's)
+                [percent, rows, rows],
+            )
+            found = cursor.fetchall()
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                WITH sampled AS (SELECT attributes FROM {Contact._meta.db_table} ORDER BY id DESC LIMIT %s)
+                SELECT e.key, e.type, count(*), (SELECT count(*) FROM sampled)
+                FROM sampled, json_each(sampled.attributes) AS e
+                GROUP BY 1, 2
+                """,  # noqa: S608 (the table name is the model's)
+                [rows * 2],
+            )
+            found = cursor.fetchall()
+    keys: dict[str, dict] = {}
+    for key, json_type, count, total in found:
+        entry = keys.setdefault(key, {"key": key, "types": {}, "count": 0, "total": total})
+        kind = _TYPES.get(json_type, json_type)
+        entry["types"][kind] = entry["types"].get(kind, 0) + count
+        entry["count"] += count
+    listed = [
+        {
+            "key": e["key"],
+            "type": max(e["types"], key=e["types"].get),
+            "share": round(e["count"] / e["total"], 3) if e["total"] else 0,
+        }
+        for e in keys.values()
+    ]
+    return sorted(listed, key=lambda e: (-e["share"], e["key"]))
+
+
+def attribute_key_exists(*, key: str) -> bool:
+    """Does any contact have this attribute? Stops at the first one; reads every contact when none has it."""
+    return Contact.objects.filter(attributes__has_key=key).exists()
+
+
+def audience_rule_warnings(*, rules: dict) -> list[str]:
+    """What to tell the operator about rules that find nobody: each condition's key that no contact has."""
+    rules = validate_rules(rules)
+    return [
+        _("No contact has an attribute “%(key)s”: check its spelling (the known ones are offered as you type).")
+        % {"key": condition["key"]}
+        for condition in rules["conditions"]
+        if not attribute_key_exists(key=condition["key"])
+    ]

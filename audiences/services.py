@@ -8,16 +8,20 @@ it moves from, so calling twice changes nothing the second time and the
 return value says whether this call changed anything.
 """
 
+import csv
 import logging
-from collections.abc import Iterable
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import BinaryIO, TextIO
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 
 from audiences.bulk import contacts_bulk_write
-from audiences.imports import InvalidRow, parse_contacts_csv
+from audiences.imports import ENCODING_NAMES, ContactsFile, InvalidRow, ParsedContact
 from audiences.models import Contact, Suppression, Tag, default_language, derive_first_name
 from audiences.phones import normalize_phone
 
@@ -273,24 +277,62 @@ class ImportResult:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
-    invalid: list[InvalidRow] = field(default_factory=list)
+    invalid: list[InvalidRow] = field(default_factory=list)  # the first MAX_INVALID_KEPT; invalid_count has them all
     rows: int = 0
+    invalid_count: int = 0
+    merged: int = 0  # rows whose phone an earlier row of the file already had: merged into it
+    format: str = "csv"
+    encoding: str = ""
+    encoding_note: str = ""
+    delimiter: str = ""
+    region: str = ""
+    columns: list[dict] = field(default_factory=list)  # header -> target, for the preview's column mapping
+    sample: list[dict] = field(default_factory=list)  # the first rows as they will be stored
 
     @property
     def summary(self) -> str:
-        return f"created={self.created} updated={self.updated} unchanged={self.unchanged} invalid={len(self.invalid)}"
+        return f"created={self.created} updated={self.updated} unchanged={self.unchanged} invalid={self.invalid_count}"
+
+    def add_invalid(self, row: InvalidRow) -> None:
+        self.invalid_count += 1
+        if len(self.invalid) < MAX_INVALID_KEPT:
+            self.invalid.append(row)
+
+    def as_dict(self) -> dict:
+        """JSON for the background job's result (the admin's preview and outcome pages)."""
+        return {
+            **{k: getattr(self, k) for k in ("created", "updated", "unchanged", "rows", "invalid_count", "merged")},
+            **{k: getattr(self, k) for k in ("format", "encoding", "encoding_note", "delimiter", "region")},
+            "summary": self.summary,
+            "encoding_name": str(ENCODING_NAMES.get(self.encoding, self.encoding)),
+            "columns": self.columns,
+            "sample": self.sample,
+            "invalid": [{"line": r.line, "reason": r.message} for r in self.invalid],
+        }
+
+
+MAX_INVALID_KEPT = 1000
+SAMPLE_ROWS = 10
+REJECTED_HEADER = ["line", "reason"]
 
 
 def contacts_import(
     *,
-    file: Iterable[bytes],
+    file: BinaryIO,
     now: datetime,
     tag: str | None = None,
     update: bool = False,
     dry_run: bool = False,
+    region: str | None = None,
+    encoding: str | None = None,
+    decimal: str | None = None,
+    language: str | None = None,
+    rejected: TextIO | None = None,
+    progress: Callable[[int, int | None], None] | None = None,
     batch_size: int = 2000,
 ) -> ImportResult:
-    """Import a contacts CSV in bulk (Promise 7: bad rows reported by line, good rows imported).
+    """Import a contacts file (CSV or .xlsx) in one streamed pass (Promise 7: bad rows reported by line, good rows
+    imported).
 
     New phones are created (subscribed unless the file says no or the phone is
     suppressed: Promise 8); existing ones are left alone, or with `update` get
@@ -299,22 +341,141 @@ def contacts_import(
     is recorded with or without `update`: the number joins the suppression
     list and its contact is unsubscribed (counted as updated). Everything
     is one transaction; `dry_run` rolls it back and returns the same counts,
-    which is what the admin's preview shows. Raises ImportFileError when the
-    file as a whole is unusable. On PostgreSQL each contact row is written
-    once: the import fills Contact.tag_ids with the tags it links in the same
-    transaction, so the link triggers have nothing left to update.
+    which is what the admin's preview shows. Raises ImportFileError, before
+    writing anything, when the file as a whole is unusable (see
+    audiences/imports.py: encoding, format and delimiter are decided for the
+    whole file).
+
+    Memory does not grow with the file: rows are read and written
+    `batch_size` phones at a time; only the first MAX_INVALID_KEPT bad rows
+    are kept, every one goes to `rejected` (a CSV: line, reason, the row's
+    cells) when given. Rows of one phone are merged as if the file held one
+    row (later values win, tags add up, an opt-out wins): within a batch in
+    memory, across batches through a temporary table of the phones already
+    written (`_SeenPhones`), so a later row of a contact this import created
+    updates it even without `update`. Such a phone counts once, by its first
+    batch's outcome, and its later rows count as `merged`. On PostgreSQL each
+    contact row is written once per batch: the import fills Contact.tag_ids
+    with the tags it links, so the link triggers have nothing left to update.
+    `region`: the country of national numbers (default PHONE_DEFAULT_REGION);
+    `language`: the language of the contacts it creates from rows without one
+    (default CONTACT_DEFAULT_LANGUAGE); an existing contact keeps its own.
     """
-    parsed = parse_contacts_csv(file)
-    result = ImportResult(invalid=parsed.invalid, rows=parsed.rows)
-    records = list(parsed.contacts.values())
+    reader = ContactsFile(file, region=region, encoding=encoding, decimal=decimal)
+    result = ImportResult(
+        format=reader.format,
+        encoding=reader.encoding,
+        encoding_note=reader.encoding_note,
+        delimiter=reader.delimiter,
+        region=(region or settings.PHONE_DEFAULT_REGION or "").upper(),
+        columns=[{"header": c.header, "target": c.target, "meaning": c.meaning} for c in reader.columns],
+    )
+    writer = csv.writer(rejected) if rejected is not None else None
+    if writer:
+        writer.writerow(REJECTED_HEADER + [c.header for c in reader.columns])
     extra_tags = {tag.strip()} if tag and tag.strip() else set()
+    tag_ids: dict[str, int] = {}
     with transaction.atomic():
-        tag_ids = _ensure_tags(set().union(extra_tags, *(r.tags for r in records)))
-        for start in range(0, len(records), batch_size):
-            _import_batch(records[start : start + batch_size], tag_ids, extra_tags, update, now, result)
+        seen = _SeenPhones()
+        batch: dict[str, ParsedContact] = {}
+        for row in reader.rows():
+            result.rows += 1
+            if isinstance(row, InvalidRow):
+                result.add_invalid(row)
+                if writer:
+                    writer.writerow([row.line, row.message, *(row.cells or [])])
+                continue
+            if len(result.sample) < SAMPLE_ROWS:
+                stored = {
+                    "language": row.language or language or default_language(),
+                    "first_name": row.first_name or derive_first_name(row.name),
+                }
+                result.sample.append({**row.as_dict(), **stored})
+            if row.phone in batch:
+                batch[row.phone].merge(row)
+                result.merged += 1
+                continue
+            batch[row.phone] = row
+            if len(batch) >= batch_size:
+                _import_merged_batch(list(batch.values()), seen, tag_ids, extra_tags, update, now, result, language)
+                batch = {}
+                if progress:
+                    progress(*reader.progress())
+        _import_merged_batch(list(batch.values()), seen, tag_ids, extra_tags, update, now, result, language)
+        seen.drop()
+        if progress:
+            progress(*reader.progress())
         if dry_run:
             transaction.set_rollback(True)
     return result
+
+
+def _import_merged_batch(records, seen, tag_ids, extra_tags, update, now, result, language=None) -> None:
+    """Write one batch: phones new to this import as the options say; phones an earlier batch wrote merged into them."""
+    if not records:
+        return
+    names = set().union(extra_tags, *(r.tags for r in records)) - set(tag_ids)
+    tag_ids.update(_ensure_tags(names))
+    earlier = seen.lookup([r.phone for r in records])  # {phone: created by this import}
+    fresh = [r for r in records if r.phone not in earlier]
+    if language:
+        _default_language_of_new(fresh, language)
+    created = _import_batch(fresh, tag_ids, extra_tags, update, now, result)
+    seen.add([(r.phone, r.phone in created) for r in fresh])
+    again = [r for r in records if r.phone in earlier and (update or earlier[r.phone])]
+    if again:
+        # A contact this import created takes its later rows as an update,
+        # exactly as if they had been merged before writing.
+        scratch = ImportResult()
+        for made_here in (True, False):
+            part = [r for r in again if earlier[r.phone] is made_here]
+            _import_batch(part, tag_ids, extra_tags, True, now, scratch)
+    result.merged += len(records) - len(fresh)
+
+
+def _default_language_of_new(records, language: str) -> None:
+    """Rows without a language that will create a contact get `language`; those of existing contacts stay empty."""
+    unnamed = [r for r in records if not r.language]
+    if not unnamed:
+        return
+    existing = set(Contact.objects.filter(phone__in=[r.phone for r in unnamed]).values_list("phone", flat=True))
+    for r in unnamed:
+        if r.phone not in existing:
+            r.language = language
+
+
+class _SeenPhones:
+    """The phones this import has written, in a temporary table of the import's transaction (never in memory)."""
+
+    def __init__(self):
+        self.table = f"import_seen_{uuid.uuid4().hex[:12]}"
+        with connection.cursor() as cursor:
+            cursor.execute(f"CREATE TEMPORARY TABLE {self.table} (phone varchar(20) PRIMARY KEY, created boolean)")
+
+    def lookup(self, phones: list[str]) -> dict[str, bool]:
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute(f"SELECT phone, created FROM {self.table} WHERE phone = ANY(%s)", [phones])  # noqa: S608
+            else:
+                marks = ", ".join(["%s"] * len(phones))
+                cursor.execute(f"SELECT phone, created FROM {self.table} WHERE phone IN ({marks})", phones)  # noqa: S608
+            return {phone: bool(created) for phone, created in cursor.fetchall()}
+
+    def add(self, rows: list[tuple[str, bool]]) -> None:
+        if not rows:
+            return
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute(
+                    f"INSERT INTO {self.table} SELECT * FROM unnest(%s::varchar[], %s::boolean[])",  # noqa: S608
+                    [[p for p, _ in rows], [c for _, c in rows]],
+                )
+            else:
+                cursor.executemany(f"INSERT INTO {self.table} VALUES (%s, %s)", rows)  # noqa: S608
+
+    def drop(self) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE {self.table}")
 
 
 def _ensure_tags(names: set[str]) -> dict[str, int]:
@@ -324,7 +485,10 @@ def _ensure_tags(names: set[str]) -> dict[str, int]:
     return dict(Tag.objects.filter(name__in=names).values_list("name", "id"))
 
 
-def _import_batch(batch, tag_ids, extra_tags, update, now, result) -> None:
+def _import_batch(batch, tag_ids, extra_tags, update, now, result) -> set[str]:
+    """Write one batch of distinct phones; the phones it created."""
+    if not batch:
+        return set()
     Links = Contact.tags.through
     # Only PostgreSQL maintains Contact.tag_ids; elsewhere it stays [].
     arrays = connection.vendor == "postgresql"
@@ -433,3 +597,4 @@ def _import_batch(batch, tag_ids, extra_tags, update, now, result) -> None:
             [Links(contact_id=ids[phone], tag_id=tag_ids[t]) for phone, tags in wanted_links.items() for t in tags],
             ignore_conflicts=True,
         )
+    return {r.phone for r in new}

@@ -10,8 +10,9 @@ table (an index-only scan) and with the floor of any rule no index narrows:
 COUNT, MIN(id), MAX(id) of the subscribed contacts, a parallel sequential scan
 of the table that tests nothing else. Each figure is the median of 9 runs after
 one warm-up. The attribute indexes the audiences need are built first
-(audiences/indexes.py, as saving them in the admin does), and the numeric
-and "contains" previews are timed again without them. Prints one JSON line.
+(audiences/indexes.py, as saving them in the admin does), and the attribute
+previews are timed again without them. Also the audience builder's list of
+attribute keys and its check of a key no contact has. Prints one JSON line.
 
 Tags: vip 10 %, new 30 %, loyal 40 % (every vip is loyal) and churn-risk 5 % of
 the contacts, spread by different strides; rare on 20 contacts far apart; and
@@ -35,6 +36,8 @@ AUDIENCES = {
     "tag_recent_import": {"include_tags": ["spring-import"], "exclude_tags": ["churn-risk"]},
     "language": {"languages": ["fr_FR"]},
     "attr_equals": {"conditions": [{"key": "tier", "op": "eq", "value": "gold"}]},
+    "attr_equals_other_case": {"conditions": [{"key": "tier", "op": "eq", "value": "GOLD"}]},
+    "attr_equals_number": {"conditions": [{"key": "total_spent", "op": "eq", "value": 500}]},
     "attr_one_of": {"conditions": [{"key": "city", "op": "in", "value": ["Paris", "Lyon"]}]},
     "attr_greater_than": {"conditions": [{"key": "total_spent", "op": "gt", "value": 900}]},
     "attr_contains": {"conditions": [{"key": "city", "op": "contains", "value": "ari"}]},
@@ -123,7 +126,7 @@ def main() -> None:
 
     from audiences.indexes import PREFIX, attribute_indexes_sync, wanted_indexes
     from audiences.models import Audience, Contact, Tag
-    from audiences.selectors import audience_contacts, audience_preview
+    from audiences.selectors import attribute_keys, audience_contacts, audience_preview, audience_rule_warnings
 
     generated_s = None
     if Contact.objects.count() != args.rows or Tag.objects.filter(name__in=TAGS).count() != len(TAGS):
@@ -167,9 +170,15 @@ def main() -> None:
         for index in wanted_indexes():
             cursor.execute(f"DROP INDEX IF EXISTS {index}")
     for name, audience in audiences.items():
-        if any(c["op"] not in ("eq", "in") for c in audience.rules["conditions"]):
+        if audience.rules["conditions"]:
             previews[name]["without_attribute_indexes_ms"] = preview_ms(audience)[0]
     rebuild = attribute_indexes_sync()
+    # The builder's other reads: the attribute keys it offers, and the check of a key no contact has
+    # (made only when a rule finds nobody: it reads every contact).
+    keys_ms, keys = timed(attribute_keys)
+    missing_key_ms, warnings = timed(
+        lambda: audience_rule_warnings(rules={"conditions": [{"key": "totl_spent", "op": "gt", "value": 1}]}), 3
+    )
     worst = max(previews.values(), key=lambda p: p["ms"])
     print(
         json.dumps(
@@ -185,12 +194,19 @@ def main() -> None:
                 "worst_preview_ms": worst["ms"],
                 "under_300ms": worst["ms"] < 300,
                 "previews": previews,
+                "attribute_keys_ms": round(keys_ms, 1),
+                "attribute_keys": [f"{k['key']} ({k['type']})" for k in keys],
+                "missing_key_warning_ms": round(missing_key_ms, 1),
+                "missing_key_warning": warnings,
                 "note": "each preview = audience_preview(): COUNT of the audience + first 10 by id, median of 9 "
                 "after a warm-up; compared in the same run with plain_count_all_ms, a SELECT COUNT(*) of the "
                 "whole contacts table, and full_scan_floor_ms, COUNT/MIN/MAX(id) of the subscribed contacts by "
                 "a sequential scan: the least any preview that reads every contact can cost; and, for the "
-                f"previews of numeric and contains rules, without the {PREFIX}* indexes that "
-                "attribute_indexes_sync builds for them (attribute_indexes_build_s: dropping and rebuilding them)",
+                f"previews of attribute rules, without the {PREFIX}* indexes that "
+                "attribute_indexes_sync builds for them (attribute_indexes_build_s: dropping and rebuilding them), "
+                "as the builder's live preview of a rule not yet saved runs; attribute_keys_ms: the builder's "
+                "list of keys (a TABLESAMPLE plus the latest contacts); missing_key_warning_ms: the check "
+                "made when a rule finds nobody",
             }
         )
     )

@@ -6,7 +6,7 @@ view and change the periodic tasks (the "Send campaign batch" schedule).
 Viewers get the view permissions of the same models: they see campaigns,
 dashboards and figures, but cannot activate, pause, export phones or clone.
 `audiences.view_phone_numbers` is not a view of a model but of personal data:
-viewers never get it (audiences 0006 grants it to managers).
+viewers never get it (audiences 0005 grants it to managers).
 
 On a fresh `migrate` the permissions do not exist yet (post_migrate creates
 them after every migration has run), so they are created here first, from

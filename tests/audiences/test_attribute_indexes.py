@@ -166,3 +166,18 @@ def test_index_names_fit_postgresql_and_stay_distinct():
     long_a, long_b = "x" * 70 + "a", "x" * 70 + "b"
     names = {index_name("num", long_a), index_name("num", long_b)}
     assert len(names) == 2 and all(len(n) <= 63 and n.startswith(PREFIX) for n in names)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_text_equals_gets_a_lowered_index_that_its_case_insensitive_rule_uses(contacts):
+    audience = AudienceFactory(rules={"conditions": [{"key": "city", "op": "in", "value": ["lyon", "PARIS"]}]})
+    numbers_only = AudienceFactory(rules={"conditions": [{"key": "total_spent", "op": "eq", "value": 250}]})
+    from audiences.models import Contact
+
+    Contact.objects.bulk_create(Contact(phone=f"+3361400{n:04d}", attributes={"city": f"Town {n}"}) for n in range(500))
+    result = attribute_indexes_sync()  # analyzes the table too
+    assert result.created == ["aud_attr_ci_city"]  # a number "equals" is served by the GIN index
+    assert "aud_attr_ci_city" in plan(audience)
+    assert set(audience_contacts(audience=audience).values_list("name", flat=True)) == {"ann", "bob", "dan"}
+    assert set(audience_contacts(audience=numbers_only).values_list("name", flat=True)) == {"ann"}

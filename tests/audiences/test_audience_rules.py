@@ -158,7 +158,9 @@ def test_rules_are_stored_validated_and_clean_names_the_wrong_rule(base):
     )
     with pytest.raises(ValidationError) as exc:
         audience.full_clean()
-    assert exc.value.messages == ["condition 2: total greater than: needs a number, got 'lots'"]
+    assert exc.value.messages == [
+        "condition 2: total greater than: needs a number, got 'lots' (for example 100, 99.5 or 99,5)"
+    ]
     with pytest.raises(RuleError):
         audience.save()
     assert not Audience.objects.filter(name="bad").exists()
@@ -191,8 +193,24 @@ def test_clean_reports_unknown_tags(db):
 
 
 @pytest.mark.postgres
-def test_equals_rule_uses_jsonb_containment_on_postgresql(base):
-    audience = AudienceFactory(rules={"conditions": [{"key": "tier", "op": "eq", "value": "gold"}]})
-    sql = str(audience_contacts(audience=audience).query)
-    assert "@>" in sql
+def test_equals_a_number_uses_jsonb_containment_and_equals_text_the_lowered_key_on_postgresql(base):
+    number = AudienceFactory(rules={"conditions": [{"key": "total_spent", "op": "eq", "value": 250}]})
+    assert "@>" in str(audience_contacts(audience=number).query)
+    text = AudienceFactory(rules={"conditions": [{"key": "tier", "op": "eq", "value": "gold"}]})
+    assert 'lower(("audiences_contact"."attributes" ->> tier::text))' in str(audience_contacts(audience=text).query)
     assert Contact.objects.count() == 6
+
+
+@pytest.mark.parametrize(
+    ("condition", "expected"),
+    [
+        ({"key": "city", "op": "eq", "value": "paris"}, {"ann"}),
+        ({"key": "city", "op": "eq", "value": "PARIS"}, {"ann"}),
+        ({"key": "city", "op": "in", "value": "paris, lyon"}, {"ann", "cat"}),
+        ({"key": "tier", "op": "in", "value": ["GOLD", "Silver"]}, {"ann", "bob", "cat"}),
+        ({"key": "total_spent", "op": "eq", "value": "250"}, {"ann"}),  # a number stays exact
+        ({"key": "total_spent", "op": "gt", "value": "99,4"}, {"ann", "bob", "dan"}),  # a decimal comma
+    ],
+)
+def test_text_equals_and_one_of_ignore_case_and_numbers_take_a_decimal_comma(base, condition, expected):
+    assert phones(AudienceFactory(rules={"conditions": [condition]})) == expected

@@ -82,12 +82,13 @@ def test_operator_runs_a_campaign_from_csv_to_dashboard(
     page.goto(f"{admin}/audiences/contact/import/")
     page.set_input_files("#id_file", str(upload))
     page.click("input[value='Preview import']")
+    page.wait_for_selector("#import-created", timeout=60_000)  # the preview is a background job
     assert page.inner_text("#import-created") == str(CONTACTS)
     assert page.inner_text("#import-invalid") == "1"
     assert "32" in page.inner_text("#import-invalid-rows")
     screenshot("import-preview")
-    page.click("input[value='Confirm import']")
-    page.wait_for_selector(".messagelist")
+    page.click("input[value^='Confirm']")
+    page.wait_for_selector("#import-job .job-message.success", timeout=60_000)
     screenshot("import-done")
 
     # An audience of the vip tag, with its live preview count.

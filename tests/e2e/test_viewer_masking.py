@@ -30,7 +30,7 @@ def roles(transactional_db):
 
     editor = SimpleNamespace(connection=connection)
     importlib.import_module("campaigns.migrations.0006_operator_roles").create_roles(apps, editor)
-    importlib.import_module("audiences.migrations.0006_contact_view_phone_numbers").grant_to_managers(apps, editor)
+    importlib.import_module("audiences.migrations.0005_contact_view_phone_numbers").grant_to_managers(apps, editor)
 
 
 def whole_numbers_in(text: str) -> list[str]:
