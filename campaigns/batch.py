@@ -323,7 +323,10 @@ def _send_round(claims: list[Claim], *, now: dt.datetime, result: BatchResult, l
                     if not lease.held():
                         work.put(claim)  # given back below as never sent
                         return
-                    send(claim)
+                    try:
+                        send(claim)
+                    except Exception:  # a sender never dies silently: its row stays dispatched (unknown later)
+                        logger.exception("recording the send of recipient %s failed", claim.recipient_id)
             finally:
                 connections.close_all()  # each thread's own connection, closed at its end
 
@@ -337,7 +340,11 @@ def _send_round(claims: list[Claim], *, now: dt.datetime, result: BatchResult, l
                     break
                 if waiting and work.qsize() < window:
                     dispatch()
+                if not waiting:
+                    all_dispatched.set()  # whatever path emptied it, no sender waits for more
                 finished = not any(thread.is_alive() for thread in pool)
+                if finished and waiting:
+                    break  # no sender left: the rest was never dispatched and goes back to pending (Lease.end)
                 if not _record_accepted(accepted, now=now, result=result, wait=0.05) and finished:
                     break
         finally:
@@ -345,7 +352,8 @@ def _send_round(claims: list[Claim], *, now: dt.datetime, result: BatchResult, l
             for thread in pool:
                 thread.join()
             close_old_connections()
-        _record_accepted(accepted, now=now, result=result)
+        while _record_accepted(accepted, now=now, result=result):
+            pass
     finally:
         _give_back(work, lease=lease)
 
