@@ -178,7 +178,10 @@ def filename(*, campaign: Campaign, export: Export, now: dt.datetime, separator:
 
 def default_separator(request: HttpRequest) -> str:
     """The separator Excel expects for the user's language: ";" where "," is the decimal separator, else ","."""
-    language = translation.get_language_from_request(request)
+    # The browser's first language, not the admin's (LANGUAGES ships only en and es):
+    # a French Excel wants ";" although the admin answers in English.
+    accepted = request.headers.get("Accept-Language", "").split(",")[0].split(";")[0].strip()
+    language = accepted if accepted and accepted != "*" else translation.get_language_from_request(request)
     decimal = formats.get_format("DECIMAL_SEPARATOR", lang=language, use_l10n=True)
     return "semicolon" if decimal == "," else "comma"
 
