@@ -30,7 +30,7 @@ from django.http import Http404, HttpRequest, HttpResponseRedirect, StreamingHtt
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import formats, timezone, translation
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 
 from campaigns.models import Campaign, Recipient
 
@@ -80,7 +80,7 @@ class Export:
 
 FAILURES = Export(
     slug="failures",
-    description="failures",
+    description=gettext_lazy("failures"),
     columns=(
         ("phone", "phone", TEXT),
         ("name", "contact__name", TEXT),
@@ -95,7 +95,7 @@ FAILURES = Export(
 
 RECIPIENTS = Export(
     slug="recipients",
-    description="all recipients",
+    description=gettext_lazy("all recipients"),
     columns=(
         ("phone", "phone", TEXT),
         ("name", "contact__name", TEXT),
