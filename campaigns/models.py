@@ -9,18 +9,19 @@ from __future__ import annotations
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from audiences.phones import mask_phone
 
 
 class Campaign(models.Model):
     class Status(models.TextChoices):
-        DRAFT = "draft", _("Draft")
-        SCHEDULED = "scheduled", _("Scheduled")
-        RUNNING = "running", _("Running")
-        PAUSED = "paused", _("Paused")
-        COMPLETED = "completed", _("Completed")
-        CANCELLED = "cancelled", _("Cancelled")
+        DRAFT = "draft", pgettext_lazy("campaign status", "Draft")
+        SCHEDULED = "scheduled", pgettext_lazy("campaign status", "Scheduled")
+        RUNNING = "running", pgettext_lazy("campaign status", "Running")
+        PAUSED = "paused", pgettext_lazy("campaign status", "Paused")
+        COMPLETED = "completed", pgettext_lazy("campaign status", "Completed")
+        CANCELLED = "cancelled", pgettext_lazy("campaign status", "Cancelled")
 
     name = models.CharField(verbose_name=_("name"), max_length=200)
     template = models.ForeignKey(
@@ -128,15 +129,15 @@ class Campaign(models.Model):
 
 class Recipient(models.Model):
     class Status(models.TextChoices):
-        PENDING = "pending", _("Pending")
-        QUEUED = "queued", _("Queued")
-        SENT = "sent", _("Sent")
-        DELIVERED = "delivered", _("Delivered")
-        READ = "read", _("Read")
-        FAILED = "failed", _("Failed")
-        SKIPPED = "skipped", _("Skipped")
-        CANCELLED = "cancelled", _("Cancelled")
-        UNKNOWN = "unknown", _("Unknown")
+        PENDING = "pending", pgettext_lazy("recipient status", "Pending")
+        QUEUED = "queued", pgettext_lazy("recipient status", "Queued")
+        SENT = "sent", pgettext_lazy("recipient status", "Sent")
+        DELIVERED = "delivered", pgettext_lazy("recipient status", "Delivered")
+        READ = "read", pgettext_lazy("recipient status", "Read")
+        FAILED = "failed", pgettext_lazy("recipient status", "Failed")
+        SKIPPED = "skipped", pgettext_lazy("recipient status", "Skipped")
+        CANCELLED = "cancelled", pgettext_lazy("recipient status", "Cancelled")
+        UNKNOWN = "unknown", pgettext_lazy("recipient status", "Unknown")
 
     campaign = models.ForeignKey(
         Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="recipients"
@@ -310,10 +311,10 @@ class TestSend(models.Model):
     __test__ = False  # a model, not a pytest test class
 
     class Status(models.TextChoices):
-        SENT = "sent", _("Sent")
-        DELIVERED = "delivered", _("Delivered")
-        READ = "read", _("Read")
-        FAILED = "failed", _("Failed")
+        SENT = "sent", pgettext_lazy("recipient status", "Sent")
+        DELIVERED = "delivered", pgettext_lazy("recipient status", "Delivered")
+        READ = "read", pgettext_lazy("recipient status", "Read")
+        FAILED = "failed", pgettext_lazy("recipient status", "Failed")
 
     campaign = models.ForeignKey(
         Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="test_sends"
