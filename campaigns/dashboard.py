@@ -80,7 +80,7 @@ def campaign_dashboard_view(request, object_id: str, *, model_admin) -> Template
     dashboard = campaign_dashboard(campaign=campaign, now=timezone.now())
     context = {
         **model_admin.admin_site.each_context(request),
-        "title": f"Dashboard: {campaign}",
+        "title": _("Dashboard: %(campaign)s") % {"campaign": campaign},
         "subtitle": None,
         "opts": opts,
         "original": campaign,
