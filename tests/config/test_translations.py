@@ -17,11 +17,12 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.urls import reverse
+from django.utils.translation import to_locale
 
 from tests.factories.campaigns import CampaignFactory
 
 LOCALE = Path(settings.BASE_DIR) / "locale"
-SHIPPED = [code for code, _name in settings.LANGUAGES if code != "en"]
+SHIPPED = [to_locale(code) for code, _name in settings.LANGUAGES if code != "en"]  # locale folder names: pt_BR
 
 
 def po_entries(path: Path) -> list[dict]:
