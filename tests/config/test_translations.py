@@ -160,3 +160,17 @@ def test_a_validation_message_is_in_spanish(admin_client):
     response = admin_client.post(reverse("admin:audiences_audience_add"), {"name": "Nadie"}, HTTP_ACCEPT_LANGUAGE="es")
     assert response.status_code == 200  # the form again, with its error
     assert "elige al menos una regla de etiqueta, idioma o atributo" in response.content.decode()
+
+
+def test_the_error_table_is_read_in_the_operators_language():
+    """The failures table's "Meaning" and "What to do": English rows, translated when read."""
+    from django.utils import translation
+
+    from whatsapp.errors import error_help
+
+    with translation.override("es"):
+        spanish = error_help(131026)
+        paused = error_help(132001)
+    assert spanish.meaning.startswith("Mensaje no entregable")
+    assert paused.action.startswith("Un envío rechazado con este código pausa la campaña")
+    assert error_help(131026).meaning.startswith("Message undeliverable")
