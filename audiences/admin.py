@@ -20,6 +20,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from audiences.admin_phones import MaskedPhonesMixin
 from audiences.erasure import contact_erase, contacts_erase
@@ -88,7 +89,9 @@ class ContactAdmin(MaskedPhonesMixin, admin.ModelAdmin):
     list_display = ["phone", "name", "language", "subscription", "subscription_reason", "created_at"]
     list_filter = ["subscription", TagFilter, "subscription_reason"]
     search_fields = ["phone", "name"]
-    search_help_text = "A phone number in any format (national, +international, WhatsApp's digits) or a name."
+    search_help_text = gettext_lazy(
+        "A phone number in any format (national, +international, WhatsApp's digits) or a name."
+    )
     ordering = ["-pk"]
     list_per_page = 100
     show_full_result_count = False
@@ -105,10 +108,10 @@ class ContactAdmin(MaskedPhonesMixin, admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["phone", "name", "first_name", "language", "tags", "attributes"]}),
         (
-            "Subscription (change it with the list's actions)",
+            gettext_lazy("Subscription (change it with the list's actions)"),
             {"fields": ["subscription", "subscription_changed_at", "subscription_reason", "last_inbound_at"]},
         ),
-        ("History", {"fields": ["created_at", "updated_at"]}),
+        (gettext_lazy("History"), {"fields": ["created_at", "updated_at"]}),
     ]
     actions = ["unsubscribe_selected", "resubscribe_selected"]
     delete_confirmation_template = "admin/audiences/contact/erase_confirmation.html"
@@ -121,16 +124,22 @@ class ContactAdmin(MaskedPhonesMixin, admin.ModelAdmin):
         if saved.moved or saved.cancelled:
             self.message_user(
                 request,
-                f"Phone changed: {saved.moved} unsent message(s) will go to the new number; "
-                f"{saved.cancelled} cancelled where the campaign already had it. "
-                "Messages already sent or in flight keep the old number.",
+                _(
+                    "Phone changed: %(moved)s unsent message(s) will go to the new number; "
+                    "%(cancelled)s cancelled where the campaign already had it. "
+                    "Messages already sent or in flight keep the old number."
+                )
+                % {"moved": saved.moved, "cancelled": saved.cancelled},
                 messages.INFO,
             )
         if saved.followed:
-            on = "is" if not obj.is_subscribed else "is not"
+            if obj.is_subscribed:
+                text = _("%(phone)s is not on the suppression list: the contact is now %(subscription)s.")
+            else:
+                text = _("%(phone)s is on the suppression list: the contact is now %(subscription)s.")
             self.message_user(
                 request,
-                f"{obj.phone} {on} on the suppression list: the contact is now {obj.subscription}.",
+                text % {"phone": obj.phone, "subscription": obj.get_subscription_display()},
                 messages.INFO,
             )
 
@@ -171,11 +180,13 @@ class ContactAdmin(MaskedPhonesMixin, admin.ModelAdmin):
         return queryset.filter(name__icontains=term), False
 
     # --- subscription actions -------------------------------------------------
-    @admin.action(description="Unsubscribe selected contacts", permissions=["change"])
+    @admin.action(description=gettext_lazy("Unsubscribe selected contacts"), permissions=["change"])
     def unsubscribe_selected(self, request, queryset):
         return self._subscription_action(request, queryset, subscribed=False)
 
-    @admin.action(description="Resubscribe selected contacts (only with their consent)", permissions=["change"])
+    @admin.action(
+        description=gettext_lazy("Resubscribe selected contacts (only with their consent)"), permissions=["change"]
+    )
     def resubscribe_selected(self, request, queryset):
         return self._subscription_action(request, queryset, subscribed=True)
 
@@ -184,7 +195,7 @@ class ContactAdmin(MaskedPhonesMixin, admin.ModelAdmin):
         if request.POST.get("confirm") != "yes":
             context = {
                 **self.admin_site.each_context(request),
-                "title": "Resubscribe contacts?" if subscribed else "Unsubscribe contacts?",
+                "title": _("Resubscribe contacts?") if subscribed else _("Unsubscribe contacts?"),
                 "opts": self.model._meta,
                 "subscribed": subscribed,
                 "action": action,
@@ -209,8 +220,11 @@ class ContactAdmin(MaskedPhonesMixin, admin.ModelAdmin):
                 action_flag=CHANGE,
                 change_message="Resubscribed (admin action)" if subscribed else "Unsubscribed (admin action)",
             )
-        verb = "resubscribed" if subscribed else "unsubscribed"
-        self.message_user(request, f"{len(changed)} contact(s) {verb}; the others already were.", messages.SUCCESS)
+        if subscribed:
+            text = _("%(count)s contact(s) resubscribed; the others already were.")
+        else:
+            text = _("%(count)s contact(s) unsubscribed; the others already were.")
+        self.message_user(request, text % {"count": len(changed)}, messages.SUCCESS)
         return None
 
     # --- Import (CSV or .xlsx): a background preview, then the background import -------
@@ -330,7 +344,7 @@ class SuppressionAdmin(MaskedPhonesMixin, admin.ModelAdmin):
     list_display = ["phone", "reason", "source", "suppressed_at"]
     list_filter = ["reason"]
     search_fields = ["phone"]
-    search_help_text = "A phone number in any format."
+    search_help_text = gettext_lazy("A phone number in any format.")
     ordering = ["-suppressed_at", "-id"]
     show_full_result_count = False
 
@@ -364,15 +378,15 @@ class AudienceAdmin(admin.ModelAdmin):
     search_fields = ["name"]
     fieldsets = [
         (None, {"fields": ["name", "everyone"]}),
-        ("Tags", {"fields": ["include_tags", "match", "exclude_tags"]}),
-        ("Language", {"fields": ["languages"]}),
+        (gettext_lazy("Tags"), {"fields": ["include_tags", "match", "exclude_tags"]}),
+        (gettext_lazy("Language"), {"fields": ["languages"]}),
         (
-            "Attribute conditions",
+            gettext_lazy("Attribute conditions"),
             {"fields": ["condition_1", "condition_2", "condition_3", "condition_4", "condition_5"]},
         ),
     ]
 
-    @admin.display(description="Rules")
+    @admin.display(description=gettext_lazy("Rules"))
     def summary(self, audience):
         return describe_rules(audience.rules)
 

@@ -20,6 +20,7 @@ from datetime import datetime
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext as _
 
 from audiences.models import Contact
 
@@ -59,10 +60,10 @@ class ErasureResult:
 
     @property
     def summary(self) -> str:
-        return (
-            f"{self.contacts} contact(s) erased: {self.recipients} recipient row(s) anonymised "
-            f"({self.cancelled} unsent one(s) cancelled); their numbers stay suppressed"
-        )
+        return _(
+            "%(contacts)s contact(s) erased: %(recipients)s recipient row(s) anonymised "
+            "(%(cancelled)s unsent one(s) cancelled); their numbers stay suppressed"
+        ) % {"contacts": self.contacts, "recipients": self.recipients, "cancelled": self.cancelled}
 
 
 def contact_erase(*, contact: Contact, now: datetime, by=None) -> ErasureResult:

@@ -3,6 +3,7 @@
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from audiences.imports import DECIMAL_CHOICES, ENCODING_CHOICES
@@ -60,27 +61,34 @@ class ConditionField(forms.MultiValueField):
         return {"key": key, "op": op, "value": value}
 
 
+_MATCH_LABELS = {"any": _("any of the tags"), "all": _("all of the tags")}
+
+
 class AudienceForm(forms.ModelForm):
     everyone = forms.BooleanField(
-        required=False, label="Everyone subscribed", help_text="Every subscribed contact (exclusions still apply)."
+        required=False,
+        label=_("Everyone subscribed"),
+        help_text=_("Every subscribed contact (exclusions still apply)."),
     )
     include_tags = forms.ModelMultipleChoiceField(
         Tag.objects.all(), to_field_name="name", required=False, widget=forms.SelectMultiple(attrs={"size": 8})
     )
     match = forms.ChoiceField(
-        choices=[(m, f"{m} of the tags") for m in MATCH_CHOICES], initial="any", label="Contacts with"
+        choices=[(m, _MATCH_LABELS[m]) for m in MATCH_CHOICES], initial="any", label=_("Contacts with")
     )
     exclude_tags = forms.ModelMultipleChoiceField(
         Tag.objects.all(), to_field_name="name", required=False, widget=forms.SelectMultiple(attrs={"size": 8})
     )
     languages = forms.CharField(
-        required=False, help_text="Comma-separated WhatsApp language codes, e.g. en_US, fr_FR. Empty: any."
+        required=False,
+        label=_("Languages"),
+        help_text=_("Comma-separated WhatsApp language codes, e.g. en_US, fr_FR. Empty: any."),
     )
-    condition_1 = ConditionField(label="Condition 1", help_text=_CONDITION_HELP)
-    condition_2 = ConditionField(label="Condition 2")
-    condition_3 = ConditionField(label="Condition 3")
-    condition_4 = ConditionField(label="Condition 4")
-    condition_5 = ConditionField(label="Condition 5")
+    condition_1 = ConditionField(label=format_lazy("{} {}", _("Condition"), 1), help_text=_CONDITION_HELP)
+    condition_2 = ConditionField(label=format_lazy("{} {}", _("Condition"), 2))
+    condition_3 = ConditionField(label=format_lazy("{} {}", _("Condition"), 3))
+    condition_4 = ConditionField(label=format_lazy("{} {}", _("Condition"), 4))
+    condition_5 = ConditionField(label=format_lazy("{} {}", _("Condition"), 5))
 
     class Meta:
         model = Audience

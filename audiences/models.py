@@ -9,6 +9,7 @@ Writes that matter live in services.py (and erasure.py).
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from audiences.fields import TagIdsField
 
@@ -18,9 +19,11 @@ def default_language() -> str:
 
 
 class Tag(models.Model):
-    name = models.CharField(max_length=100, unique=True)
+    name = models.CharField(verbose_name=_("name"), max_length=100, unique=True)
 
     class Meta:
+        verbose_name = _("tag")
+        verbose_name_plural = _("tags")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -29,38 +32,53 @@ class Tag(models.Model):
 
 class Contact(models.Model):
     class Subscription(models.TextChoices):
-        SUBSCRIBED = "subscribed", "Subscribed"
-        UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+        SUBSCRIBED = "subscribed", _("Subscribed")
+        UNSUBSCRIBED = "unsubscribed", _("Unsubscribed")
 
     class SubscriptionReason(models.TextChoices):
-        KEYWORD = "keyword", "Keyword (STOP / START)"
-        API_ERROR_131050 = "api_error_131050", "WhatsApp error 131050 (user stopped marketing)"
-        USER_PREFERENCES = "user_preferences", "User preferences"
-        ADMIN = "admin", "Admin"
-        IMPORT = "import", "Import"
-        ERASURE = "erasure", "Erasure (the contact was erased)"
+        KEYWORD = "keyword", _("Keyword (STOP / START)")
+        API_ERROR_131050 = "api_error_131050", _("WhatsApp error 131050 (user stopped marketing)")
+        USER_PREFERENCES = "user_preferences", _("User preferences")
+        ADMIN = "admin", _("Admin")
+        IMPORT = "import", _("Import")
+        ERASURE = "erasure", _("Erasure (the contact was erased)")
 
-    phone = models.CharField(max_length=20, unique=True, help_text="E.164, e.g. +14155550123")
-    name = models.CharField(max_length=200, blank=True)
-    first_name = models.CharField(max_length=100, blank=True)
-    language = models.CharField(
-        max_length=15, default=default_language, help_text="WhatsApp template language code, e.g. en_US"
+    phone = models.CharField(
+        verbose_name=_("phone"), max_length=20, unique=True, help_text=_("E.164, e.g. +14155550123")
     )
-    attributes = models.JSONField(default=dict, blank=True)
-    tags = models.ManyToManyField(Tag, related_name="contacts", blank=True)
+    name = models.CharField(verbose_name=_("name"), max_length=200, blank=True)
+    first_name = models.CharField(verbose_name=_("first name"), max_length=100, blank=True)
+    language = models.CharField(
+        verbose_name=_("language"),
+        max_length=15,
+        default=default_language,
+        help_text=_("WhatsApp template language code, e.g. en_US"),
+    )
+    attributes = models.JSONField(verbose_name=_("attributes"), default=dict, blank=True)
+    tags = models.ManyToManyField(Tag, verbose_name=_("tags"), related_name="contacts", blank=True)
     # The ids of `tags`, kept by PostgreSQL from the links (migration 0002): a value
     # written any other way is recomputed from them at commit. Stays [] elsewhere.
-    tag_ids = TagIdsField(models.BigIntegerField(), default=list, db_default=[], blank=True, editable=False)
-    subscription = models.CharField(
-        max_length=12, choices=Subscription.choices, default=Subscription.SUBSCRIBED, db_index=True
+    tag_ids = TagIdsField(
+        models.BigIntegerField(), verbose_name=_("tag ids"), default=list, db_default=[], blank=True, editable=False
     )
-    subscription_changed_at = models.DateTimeField(null=True, blank=True)
-    subscription_reason = models.CharField(max_length=20, choices=SubscriptionReason.choices, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    last_inbound_at = models.DateTimeField(null=True, blank=True)
+    subscription = models.CharField(
+        verbose_name=_("subscription"),
+        max_length=12,
+        choices=Subscription.choices,
+        default=Subscription.SUBSCRIBED,
+        db_index=True,
+    )
+    subscription_changed_at = models.DateTimeField(verbose_name=_("subscription changed at"), null=True, blank=True)
+    subscription_reason = models.CharField(
+        verbose_name=_("subscription reason"), max_length=20, choices=SubscriptionReason.choices, blank=True
+    )
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
+    last_inbound_at = models.DateTimeField(verbose_name=_("last inbound at"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("contact")
+        verbose_name_plural = _("contacts")
         indexes = [models.Index(fields=["language"], name="aud_contact_language")]
         # Viewers see masked numbers everywhere in the admin; this permission shows them whole.
         permissions = [("view_phone_numbers", "Can see whole phone numbers")]
@@ -105,14 +123,21 @@ class Suppression(models.Model):
     operator's logged resubscribe action; an import never does.
     """
 
-    phone = models.CharField(max_length=20, unique=True, help_text="E.164, e.g. +14155550123")
-    reason = models.CharField(max_length=20, choices=Contact.SubscriptionReason.choices)
-    source = models.CharField(
-        max_length=200, blank=True, help_text="Where the opt-out came from: webhook, send batch, an operator, a file."
+    phone = models.CharField(
+        verbose_name=_("phone"), max_length=20, unique=True, help_text=_("E.164, e.g. +14155550123")
     )
-    suppressed_at = models.DateTimeField()
+    reason = models.CharField(verbose_name=_("reason"), max_length=20, choices=Contact.SubscriptionReason.choices)
+    source = models.CharField(
+        verbose_name=_("source"),
+        max_length=200,
+        blank=True,
+        help_text=_("Where the opt-out came from: webhook, send batch, an operator, a file."),
+    )
+    suppressed_at = models.DateTimeField(verbose_name=_("suppressed at"))
 
     class Meta:
+        verbose_name = _("suppression")
+        verbose_name_plural = _("suppressions")
         ordering = ["-suppressed_at", "-id"]
 
     def __str__(self) -> str:
@@ -130,12 +155,14 @@ def derive_first_name(name: str) -> str:
 class Audience(models.Model):
     """A named segment. `rules` is the dict described in audiences/rules.py."""
 
-    name = models.CharField(max_length=200, unique=True)
-    rules = models.JSONField(default=dict)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    name = models.CharField(verbose_name=_("name"), max_length=200, unique=True)
+    rules = models.JSONField(verbose_name=_("rules"), default=dict)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
 
     class Meta:
+        verbose_name = _("audience")
+        verbose_name_plural = _("audiences")
         ordering = ["name"]
 
     def __str__(self) -> str:

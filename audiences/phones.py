@@ -10,6 +10,7 @@ import re
 
 import phonenumbers
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 _SEPARATORS = re.compile(r"[\s\-().\u00a0/]")
 
@@ -28,23 +29,23 @@ def normalize_phone(raw: str, region: str | None = None) -> str:
     """
     text = "" if raw is None else str(raw).strip()
     if not text:
-        raise InvalidPhoneNumber("empty phone number")
+        raise InvalidPhoneNumber(_("empty phone number"))
     region = (region or settings.PHONE_DEFAULT_REGION or "").upper() or None
     compact = _SEPARATORS.sub("", text)
     if compact.startswith("00"):
         compact = "+" + compact[2:]
     if not re.fullmatch(r"\+?\d+", compact):
-        raise InvalidPhoneNumber("only digits, spaces, dashes, dots, brackets and a leading + are allowed")
+        raise InvalidPhoneNumber(_("only digits, spaces, dashes, dots, brackets and a leading + are allowed"))
     digits = compact.lstrip("+")
     if not 5 <= len(digits) <= 15:
-        raise InvalidPhoneNumber(f"{len(digits)} digits; a phone number has 5 to 15")
+        raise InvalidPhoneNumber(_("%(count)s digits; a phone number has 5 to 15") % {"count": len(digits)})
 
     if compact.startswith("+"):
         candidates = [(compact, None)]
     else:
         candidates = [(compact, region), ("+" + compact, None)] if region else [("+" + compact, None)]
 
-    reason = "not a valid phone number"
+    reason = _("not a valid phone number")
     for text_to_parse, parse_region in candidates:
         try:
             number = phonenumbers.parse(text_to_parse, parse_region)
@@ -59,23 +60,24 @@ def normalize_phone(raw: str, region: str | None = None) -> str:
 
 def _parse_error_reason(exc: phonenumbers.NumberParseException) -> str:
     return {
-        phonenumbers.NumberParseException.INVALID_COUNTRY_CODE: "unknown country code",
-        phonenumbers.NumberParseException.TOO_SHORT_NSN: "too short",
-        phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD: "too short",
-        phonenumbers.NumberParseException.TOO_LONG: "too long",
-    }.get(exc.error_type, "not a phone number")
+        phonenumbers.NumberParseException.INVALID_COUNTRY_CODE: _("unknown country code"),
+        phonenumbers.NumberParseException.TOO_SHORT_NSN: _("too short"),
+        phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD: _("too short"),
+        phonenumbers.NumberParseException.TOO_LONG: _("too long"),
+    }.get(exc.error_type, _("not a phone number"))
 
 
 def _invalid_reason(number: phonenumbers.PhoneNumber, region: str | None) -> str:
     possible = phonenumbers.is_possible_number_with_reason(number)
-    where = f" for region {region}" if region else ""
-    if possible == phonenumbers.ValidationResult.TOO_SHORT:
-        return f"too short{where}"
-    if possible == phonenumbers.ValidationResult.TOO_LONG:
-        return f"too long{where}"
     if possible == phonenumbers.ValidationResult.INVALID_COUNTRY_CODE:
-        return "unknown country code"
-    return f"not a valid number{where}"
+        return _("unknown country code")
+    if possible == phonenumbers.ValidationResult.TOO_SHORT:
+        reason = _("too short for region %(region)s") if region else _("too short")
+    elif possible == phonenumbers.ValidationResult.TOO_LONG:
+        reason = _("too long for region %(region)s") if region else _("too long")
+    else:
+        reason = _("not a valid number for region %(region)s") if region else _("not a valid number")
+    return reason % {"region": region} if region else reason
 
 
 # --- Showing numbers to people who may not see them ----------------------------

@@ -29,17 +29,18 @@ from django.db import connection
 from django.db.models import BooleanField, Exists, F, FloatField, Func, OuterRef, Q, Subquery
 from django.db.models.fields.json import KeyTransform, compile_json_path
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from audiences.attributes import coerce_value, normalize_key
 
 OPERATORS = {
-    "eq": "equals",
-    "in": "is one of",
-    "gt": "greater than",
-    "gte": "greater than or equal to",
-    "lt": "less than",
-    "lte": "less than or equal to",
-    "contains": "contains",
+    "eq": gettext_lazy("equals"),
+    "in": gettext_lazy("is one of"),
+    "gt": gettext_lazy("greater than"),
+    "gte": gettext_lazy("greater than or equal to"),
+    "lt": gettext_lazy("less than"),
+    "lte": gettext_lazy("less than or equal to"),
+    "contains": gettext_lazy("contains"),
 }
 NUMERIC_OPERATORS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 MATCH_CHOICES = ("any", "all")
@@ -89,25 +90,28 @@ def validate_rules(rules, *, check_tags: bool = False) -> dict:
         try:
             clean["conditions"].append(_validate_condition(condition))
         except RuleError as exc:
-            errors.extend(f"condition {number}: {message}" for message in exc.messages)
+            errors.extend(
+                _("condition %(number)s: %(message)s") % {"number": number, "message": message}
+                for message in exc.messages
+            )
 
     overlap = set(clean["include_tags"]) & set(clean["exclude_tags"])
     if overlap:
-        errors.append(f"tags both included and excluded: {', '.join(sorted(overlap))}")
+        errors.append(_("tags both included and excluded: %(tags)s") % {"tags": ", ".join(sorted(overlap))})
     # A condition that failed validation still narrows: its own error says what is wrong with it.
     narrowing = clean["include_tags"] or clean["languages"] or conditions
     if clean["everyone"] and narrowing:
-        errors.append("'everyone subscribed' cannot be combined with tag, language or attribute rules")
+        errors.append(_("'everyone subscribed' cannot be combined with tag, language or attribute rules"))
     if not clean["everyone"] and not narrowing:
         # An empty rule set must not silently mean "everyone".
-        errors.append("choose at least one tag, language or attribute rule, or 'everyone subscribed'")
+        errors.append(_("choose at least one tag, language or attribute rule, or 'everyone subscribed'"))
     if check_tags and not errors:
         from audiences.models import Tag
 
         wanted = set(clean["include_tags"]) | set(clean["exclude_tags"])
         missing = wanted - set(Tag.objects.filter(name__in=wanted).values_list("name", flat=True))
         if missing:
-            errors.append(f"unknown tag(s): {', '.join(sorted(missing))}")
+            errors.append(_("unknown tag(s): %(tags)s") % {"tags": ", ".join(sorted(missing))})
     if errors:
         raise RuleError(errors)
     return clean
@@ -120,7 +124,7 @@ def _validate_condition(condition) -> dict:
     op = condition.get("op")
     value = condition.get("value")
     if not key:
-        raise RuleError("attribute name is empty")
+        raise RuleError(_("attribute name is empty"))
     if op not in OPERATORS:
         raise RuleError(f"{key}: unknown operator {op!r} (use one of {', '.join(OPERATORS)})")
     label = f"{key} {OPERATORS[op]}"
@@ -135,11 +139,11 @@ def _validate_condition(condition) -> dict:
         if isinstance(value, str):
             value = [part for part in value.split(",") if part.strip()]
         if not isinstance(value, list) or not value:
-            raise RuleError(f"{label}: needs at least one value")
+            raise RuleError(_("%(rule)s: needs at least one value") % {"rule": label})
         value = [coerce_value(v) for v in value]
     elif op == "contains":
         if not isinstance(value, str) or not value.strip():
-            raise RuleError(f"{label}: needs some text")
+            raise RuleError(_("%(rule)s: needs some text") % {"rule": label})
         value = value.strip()
     else:
         value = coerce_value(value)
@@ -318,13 +322,17 @@ def describe_rules(rules: dict) -> str:
     rules = validate_rules(rules)
     parts = []
     if rules["everyone"]:
-        parts.append("everyone subscribed")
+        parts.append(_("everyone subscribed"))
     if rules["include_tags"]:
-        parts.append(f"tags {rules['match']} of {', '.join(rules['include_tags'])}")
+        tags = ", ".join(rules["include_tags"])
+        if rules["match"] == "all":
+            parts.append(_("tags all of %(tags)s") % {"tags": tags})
+        else:
+            parts.append(_("tags any of %(tags)s") % {"tags": tags})
     if rules["languages"]:
-        parts.append(f"language in {', '.join(rules['languages'])}")
+        parts.append(_("language in %(languages)s") % {"languages": ", ".join(rules["languages"])})
     for c in rules["conditions"]:
         parts.append(f"{c['key']} {OPERATORS[c['op']]} {c['value']!r}")
     if rules["exclude_tags"]:
-        parts.append(f"not tagged {', '.join(rules['exclude_tags'])}")
+        parts.append(_("not tagged %(tags)s") % {"tags": ", ".join(rules["exclude_tags"])})
     return "; ".join(parts)

@@ -217,32 +217,37 @@ class CampaignAdmin(admin.ModelAdmin):
             form_action=changelist, back_url=changelist, hidden=hidden,
         )  # fmt: skip
 
-    @admin.action(description="Activate (validate, then add the audience in the background)", permissions=["activate"])
+    @admin.action(
+        description=gettext_lazy("Activate (validate, then add the audience in the background)"),
+        permissions=["activate"],
+    )
     def activate(self, request, queryset):
         return self._confirm_then(
             request,
             queryset,
             "activate",
-            lambda: jobs.start_jobs(self, request, queryset, start=actions.activate_later(request), what="Activation"),
+            lambda: jobs.start_jobs(
+                self, request, queryset, start=actions.activate_later(request), what=_("Activation")
+            ),
         )
 
-    @admin.action(description="Pause", permissions=["change"])
+    @admin.action(description=gettext_lazy("Pause"), permissions=["change"])
     def pause(self, request, queryset):
-        reason = f"Paused by {request.user} from the admin"
-        _each(self, request, queryset, services.campaign_pause, "Paused", reason=reason)
+        reason = _("Paused by %(user)s from the admin") % {"user": request.user}
+        _each(self, request, queryset, services.campaign_pause, _("Paused"), reason=reason)
 
-    @admin.action(description="Resume", permissions=["change"])
+    @admin.action(description=gettext_lazy("Resume"), permissions=["change"])
     def resume(self, request, queryset):
-        _each(self, request, queryset, services.campaign_resume, "Resumed: {campaign.status}")
+        _each(self, request, queryset, services.campaign_resume, _("Resumed: {campaign.status}"))
 
-    @admin.action(description="Cancel (pending recipients are cancelled)", permissions=["change"])
+    @admin.action(description=gettext_lazy("Cancel (pending recipients are cancelled)"), permissions=["change"])
     def cancel(self, request, queryset):
         if request.POST.get("post") == "yes":
-            _each(self, request, queryset, services.campaign_cancel, "Cancelled: {outcome:,} pending recipients")
+            _each(self, request, queryset, services.campaign_cancel, _("Cancelled: {outcome:,} pending recipients"))
             return None
         context = {
             **self.admin_site.each_context(request),
-            "title": "Cancel campaigns?",
+            "title": _("Cancel campaigns?"),
             "campaigns": queryset,
             "queryset": queryset,
             "action": "cancel",
@@ -251,16 +256,18 @@ class CampaignAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/campaigns/campaign/cancel_confirmation.html", context)
 
-    @admin.action(description="Top up (add new audience matches in the background)", permissions=["activate"])
+    @admin.action(
+        description=gettext_lazy("Top up (add new audience matches in the background)"), permissions=["activate"]
+    )
     def top_up(self, request, queryset):
         return self._confirm_then(
             request,
             queryset,
             "top_up",
-            lambda: jobs.start_jobs(self, request, queryset, start=jobs.campaign_top_up_later, what="Top-up"),
+            lambda: jobs.start_jobs(self, request, queryset, start=jobs.campaign_top_up_later, what=_("Top-up")),
         )
 
-    @admin.action(description="Retry failed recipients (those a resend can fix)", permissions=["change"])
+    @admin.action(description=gettext_lazy("Retry failed recipients (those a resend can fix)"), permissions=["change"])
     def retry_failed(self, request, queryset):
         def run():
             now = timezone.now()
@@ -269,21 +276,23 @@ class CampaignAdmin(admin.ModelAdmin):
 
         return self._confirm_then(request, queryset, "retry_failed", run)
 
-    @admin.action(description="Resend unknown (they may already have the message)", permissions=["change"])
+    @admin.action(
+        description=gettext_lazy("Resend unknown (they may already have the message)"), permissions=["change"]
+    )
     def resend_unknown(self, request, queryset):
         return self._confirm_then(
             request,
             queryset,
             "resend_unknown",
             lambda: _each(
-                self, request, queryset, services.campaign_resend_unknown, "Resent: {outcome:,} unknown requeued"
+                self, request, queryset, services.campaign_resend_unknown, _("Resent: {outcome:,} unknown requeued")
             ),
         )
 
-    @admin.action(description="Send a test message to a phone", permissions=["change"])
+    @admin.action(description=gettext_lazy("Send a test message to a phone"), permissions=["change"])
     def send_test(self, request, queryset):
         if queryset.count() != 1:
-            self.message_user(request, "Select exactly one campaign to test.", messages.WARNING)
+            self.message_user(request, _("Select exactly one campaign to test."), messages.WARNING)
             return None
         campaign = queryset.get()
         form = SendTestForm(request.POST if "phone" in request.POST else None)
@@ -296,11 +305,11 @@ class CampaignAdmin(admin.ModelAdmin):
                 form.add_error("phone", exc.messages)
             else:
                 self.log_change(request, campaign, f"Sent a test to {form.cleaned_data['phone']}: message {message_id}")
-                self.message_user(request, f"Test message sent: {message_id}", messages.SUCCESS)
+                self.message_user(request, _("Test message sent: %(id)s") % {"id": message_id}, messages.SUCCESS)
                 return None
         context = {
             **self.admin_site.each_context(request),
-            "title": f"Send a test of {campaign}",
+            "title": _("Send a test of %(campaign)s") % {"campaign": campaign},
             "campaign": campaign,
             "form": form,
             "opts": self.model._meta,
@@ -308,7 +317,7 @@ class CampaignAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/campaigns/campaign/send_test.html", context)
 
-    @admin.action(description="Clone as a new draft", permissions=["add"])
+    @admin.action(description=gettext_lazy("Clone as a new draft"), permissions=["add"])
     def clone(self, request, queryset):
         for campaign in queryset:
             self._clone(request, campaign)
@@ -327,7 +336,11 @@ class CampaignAdmin(admin.ModelAdmin):
     def _clone(self, request, campaign: Campaign) -> Campaign:
         copy = services.campaign_clone(campaign=campaign, now=timezone.now())
         self.log_addition(request, copy, f"Cloned from {campaign} (#{campaign.pk})")
-        self.message_user(request, f"{campaign}: cloned as the draft {copy}.", messages.SUCCESS)
+        self.message_user(
+            request,
+            _("%(campaign)s: cloned as the draft %(copy)s.") % {"campaign": campaign, "copy": copy},
+            messages.SUCCESS,
+        )
         return copy
 
 

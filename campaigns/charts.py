@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext_lazy as _
 
 WIDTH = 720
 HEIGHT = 260
@@ -192,7 +193,7 @@ def _empty(chart_id: str, kind: str, label: str, message: str) -> SafeString:
     return _svg(chart_id, kind, f"{label}: {message}", body, empty="true")
 
 
-UNIT_TITLES = {"day": "Day", "week": "Week (starting Monday)", "month": "Month"}
+UNIT_TITLES = {"day": _("Day"), "week": _("Week (starting Monday)"), "month": _("Month")}
 
 
 def bar_chart(
@@ -201,8 +202,8 @@ def bar_chart(
     label: str,
     days: Sequence[dt.date],
     series: Sequence[Series],
-    y_label: str = "Recipients",
-    empty: str = "No activity yet",
+    y_label: str = _("Recipients"),
+    empty: str = _("No activity yet"),
     max_bars: int = MAX_BARS,
 ) -> SafeString:
     """Grouped bars, one group per day (or week, or month), one bar per series, each with a tooltip."""
@@ -247,9 +248,9 @@ def line_chart(
     label: str,
     days: Sequence[dt.date],
     series: Sequence[Series],
-    y_label: str = "Recipients",
+    y_label: str = _("Recipients"),
     marker: tuple[dt.date, str] | None = None,
-    empty: str = "Nothing planned yet",
+    empty: str = _("Nothing planned yet"),
 ) -> SafeString:
     """One line per series over the days; None values leave a gap. `marker` draws a labelled vertical line."""
     values = [v for s in series for v in s.values if v is not None]
@@ -309,7 +310,7 @@ def line_chart(
     body.append(
         f'<line x1="{LEFT}" y1="{HEIGHT - BOTTOM}" x2="{WIDTH - RIGHT}" y2="{HEIGHT - BOTTOM}" style="{AXIS}"/>'
     )
-    body += _x_labels(list(days), xs, "day", title="Day")
+    body += _x_labels(list(days), xs, "day", title=_("Day"))
     body += _legend([(s.key, s.label, s.color) for s in series], shape="line")
     span = {"days": n, "first_day": days[0].isoformat(), "last_day": days[-1].isoformat()}
     return _svg(chart_id, "lines", label, body, **span, **data)
@@ -340,5 +341,5 @@ def funnel_chart(*, chart_id: str, label: str, steps: Sequence[Step]) -> SafeStr
             "</g>",
         ]
     if not base:
-        body.append(_text(WIDTH - RIGHT, top + 14, "No recipients yet", anchor="end", size=12, class_="empty"))
+        body.append(_text(WIDTH - RIGHT, top + 14, _("No recipients yet"), anchor="end", size=12, class_="empty"))
     return _svg(chart_id, "funnel", label, body, height=height, steps=len(steps), empty="true" if not base else None)

@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext as _
 
 from campaigns import actions, charts
 from campaigns.models import Campaign
@@ -35,28 +36,33 @@ def dashboard_charts(dashboard: CampaignDashboard) -> dict[str, SafeString]:
     activity = dashboard.activity
     daily = charts.bar_chart(
         chart_id="chart-daily",
-        label="Sent, delivered, read and failed per day",
+        label=_("Sent, delivered, read and failed per day"),
         days=[d.day for d in activity],
         series=[
-            charts.Series(key, key.capitalize(), [getattr(d, key) for d in activity], COLORS[key])
-            for key in ("sent", "delivered", "read", "failed")
+            charts.Series(key, label, [getattr(d, key) for d in activity], COLORS[key])
+            for key, label in (
+                ("sent", _("Sent")),
+                ("delivered", _("Delivered")),
+                ("read", _("Read")),
+                ("failed", _("Failed")),
+            )
         ],
     )
     progress = dashboard.progress
     today = dashboard.today
     line = charts.line_chart(
         chart_id="chart-progress",
-        label="Cumulative sent against the plan",
+        label=_("Cumulative sent against the plan"),
         days=[p.day for p in progress],
         series=[
-            charts.Series("planned", "Planned (cumulative)", [p.planned for p in progress], COLORS["planned"]),
-            charts.Series("sent", "Sent (cumulative)", [p.sent for p in progress], COLORS["sent"]),
+            charts.Series("planned", _("Planned (cumulative)"), [p.planned for p in progress], COLORS["planned"]),
+            charts.Series("sent", _("Sent (cumulative)"), [p.sent for p in progress], COLORS["sent"]),
         ],
-        marker=(today, "today"),
+        marker=(today, _("today")),
     )
     funnel = charts.funnel_chart(
         chart_id="chart-funnel",
-        label="Recipients, sent, delivered, read",
+        label=_("Recipients, sent, delivered, read"),
         steps=[charts.Step(s.key, s.label, s.count, COLORS[s.key]) for s in dashboard.funnel],
     )
     return {"daily": daily, "progress": line, "funnel": funnel}
@@ -74,7 +80,7 @@ def campaign_dashboard_view(request, object_id: str, *, model_admin) -> Template
     dashboard = campaign_dashboard(campaign=campaign, now=timezone.now())
     context = {
         **model_admin.admin_site.each_context(request),
-        "title": f"Dashboard: {campaign}",
+        "title": _("Dashboard: %(campaign)s") % {"campaign": campaign},
         "subtitle": None,
         "opts": opts,
         "original": campaign,

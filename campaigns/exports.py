@@ -30,7 +30,7 @@ from django.http import Http404, HttpRequest, HttpResponseRedirect, StreamingHtt
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import formats, timezone, translation
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 
 from campaigns.models import Campaign, Recipient
 
@@ -80,7 +80,7 @@ class Export:
 
 FAILURES = Export(
     slug="failures",
-    description="failures",
+    description=gettext_lazy("failures"),
     columns=(
         ("phone", "phone", TEXT),
         ("name", "contact__name", TEXT),
@@ -95,7 +95,7 @@ FAILURES = Export(
 
 RECIPIENTS = Export(
     slug="recipients",
-    description="all recipients",
+    description=gettext_lazy("all recipients"),
     columns=(
         ("phone", "phone", TEXT),
         ("name", "contact__name", TEXT),
@@ -178,7 +178,10 @@ def filename(*, campaign: Campaign, export: Export, now: dt.datetime, separator:
 
 def default_separator(request: HttpRequest) -> str:
     """The separator Excel expects for the user's language: ";" where "," is the decimal separator, else ","."""
-    language = translation.get_language_from_request(request)
+    # The browser's first language, not the admin's (LANGUAGES ships only en and es):
+    # a French Excel wants ";" although the admin answers in English.
+    accepted = request.headers.get("Accept-Language", "").split(",")[0].split(";")[0].strip()
+    language = accepted if accepted and accepted != "*" else translation.get_language_from_request(request)
     decimal = formats.get_format("DECIMAL_SEPARATOR", lang=language, use_l10n=True)
     return "semicolon" if decimal == "," else "comma"
 

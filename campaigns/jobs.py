@@ -24,6 +24,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
 
 from campaigns.models import Campaign
 from campaigns.services import TOP_UP_FROM, CampaignStateError, campaign_validate
@@ -40,7 +41,10 @@ def campaign_activate_later(*, campaign: Campaign, skip_reached_by_source: bool 
     before the job runs, so a later top-up follows the same choice.
     """
     if campaign.status != Campaign.Status.DRAFT:
-        raise CampaignStateError(f"Only a draft campaign can be activated; {campaign} is {campaign.status}.")
+        raise CampaignStateError(
+            _("Only a draft campaign can be activated; %(campaign)s is %(status)s.")
+            % {"campaign": campaign, "status": campaign.status}
+        )
     campaign_validate(campaign=campaign, now=timezone.now())
     if skip_reached_by_source is not None and campaign.cloned_from_id is not None:
         Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.DRAFT).update(
@@ -52,7 +56,10 @@ def campaign_activate_later(*, campaign: Campaign, skip_reached_by_source: bool 
 def campaign_top_up_later(*, campaign: Campaign) -> str:
     """Top up in the background: refuse now (CampaignStateError) or enqueue; the job id."""
     if campaign.status not in TOP_UP_FROM:
-        raise CampaignStateError(f"Only an activated campaign can be topped up; {campaign} is {campaign.status}.")
+        raise CampaignStateError(
+            _("Only an activated campaign can be topped up; %(campaign)s is %(status)s.")
+            % {"campaign": campaign, "status": campaign.status}
+        )
     return _enqueue(top_up_task, campaign)
 
 
@@ -101,26 +108,34 @@ def job_progress(*, task_id: str) -> JobProgress:
     done, total = info.get("done"), info.get("total")
     if state == "SUCCESS" and info.get("ok"):
         completion = info.get("estimated_completion_date") or "-"
-        message = (
-            f"Done: {info['status']}, recipients added: {info['recipients_added']:,}, "
-            f"estimated completion {completion}."
-        )
+        message = _("Done: %(status)s, recipients added: %(added)s, estimated completion %(completion)s.") % {
+            "status": info["status"],
+            "added": f"{info['recipients_added']:,}",
+            "completion": completion,
+        }
         return JobProgress(**job, done=done, total=total, finished=True, ok=True, message=message)
     if state == "SUCCESS":
-        message = "Refused, nothing changed: " + "; ".join(info.get("errors") or ["no reason given"])
+        errors = "; ".join(info.get("errors") or [_("no reason given")])
+        message = _("Refused, nothing changed: %(errors)s") % {"errors": errors}
         return JobProgress(**job, done=done, total=total, finished=True, ok=False, message=message)
     if state == "FAILURE":
-        message = f"Failed, nothing changed (it is all or nothing): {result.info!r}. The worker's log has the details."
+        message = _("Failed, nothing changed (it is all or nothing): %(error)r. The worker's log has the details.") % {
+            "error": result.info
+        }
         return JobProgress(**job, done=None, total=None, finished=True, ok=False, message=message)
     if state == "REVOKED":
-        return JobProgress(**job, done=None, total=None, finished=True, ok=False, message="Cancelled before it ran.")
+        return JobProgress(**job, done=None, total=None, finished=True, ok=False, message=_("Cancelled before it ran."))
     if state == PROGRESS:
-        message = f"Added {done:,} of {total:,} recipients." if total else "Nothing new to add; finishing."
+        message = (
+            _("Added %(done)s of %(total)s recipients.") % {"done": f"{done:,}", "total": f"{total:,}"}
+            if total
+            else _("Nothing new to add; finishing.")
+        )
         return JobProgress(**job, done=done, total=total, finished=False, ok=None, message=message)
     if state == "STARTED":
-        message = "Started: finding the audience's contacts not yet in the campaign."
+        message = _("Started: finding the audience's contacts not yet in the campaign.")
     else:
-        message = "Waiting for a worker to start the job (if this lasts, check that the Celery worker runs)."
+        message = _("Waiting for a worker to start the job (if this lasts, check that the Celery worker runs).")
     return JobProgress(**job, done=None, total=None, finished=False, ok=None, message=message)
 
 
@@ -143,7 +158,13 @@ def start_jobs(model_admin, request, queryset, *, start, what: str) -> HttpRespo
         model_admin.log_change(request, campaign, f"{what} started in the background (job {task_id})")
         url = job_url(campaign.pk, task_id)
         model_admin.message_user(
-            request, format_html('{}: {} started. <a href="{}">Follow its progress</a>.', campaign, what, url)
+            request,
+            format_html(
+                _('{campaign}: {what} started. <a href="{url}">Follow its progress</a>.'),
+                campaign=campaign,
+                what=what,
+                url=url,
+            ),
         )
         started.append(url)
     return HttpResponseRedirect(started[0]) if len(started) == 1 else None
@@ -162,12 +183,12 @@ def campaign_job_view(request, object_id: str, task_id: str, *, model_admin):
         raise Http404(f"No campaign {object_id}.")
     job = job_progress(task_id=task_id)
     if job.campaign_id is not None and job.campaign_id != campaign.pk:
-        raise Http404("This job is not this campaign's.")
+        raise Http404(_("This job is not this campaign's."))
     if request.GET.get("format") == "json":
         return JsonResponse(job.as_dict())
     context = {
         **model_admin.admin_site.each_context(request),
-        "title": f"{campaign}: adding recipients",
+        "title": _("%(campaign)s: adding recipients") % {"campaign": campaign},
         "opts": model_admin.model._meta,
         "original": campaign,
         "job": job,

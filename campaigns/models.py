@@ -8,77 +8,115 @@ from __future__ import annotations
 
 from django.core.validators import MinValueValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from audiences.phones import mask_phone
 
 
 class Campaign(models.Model):
     class Status(models.TextChoices):
-        DRAFT = "draft"
-        SCHEDULED = "scheduled"
-        RUNNING = "running"
-        PAUSED = "paused"
-        COMPLETED = "completed"
-        CANCELLED = "cancelled"
+        DRAFT = "draft", pgettext_lazy("campaign status", "Draft")
+        SCHEDULED = "scheduled", pgettext_lazy("campaign status", "Scheduled")
+        RUNNING = "running", pgettext_lazy("campaign status", "Running")
+        PAUSED = "paused", pgettext_lazy("campaign status", "Paused")
+        COMPLETED = "completed", pgettext_lazy("campaign status", "Completed")
+        CANCELLED = "cancelled", pgettext_lazy("campaign status", "Cancelled")
 
-    name = models.CharField(max_length=200)
-    template = models.ForeignKey("whatsapp.MessageTemplate", on_delete=models.PROTECT, related_name="campaigns")
+    name = models.CharField(verbose_name=_("name"), max_length=200)
+    template = models.ForeignKey(
+        "whatsapp.MessageTemplate", verbose_name=_("template"), on_delete=models.PROTECT, related_name="campaigns"
+    )
     parameters = models.JSONField(
+        verbose_name=_("parameters"),
         default=list,
         blank=True,
-        help_text="One value per body placeholder, in order. Placeholders: {{contact.first_name}}, "
-        "{{contact.name}}, {{contact.phone}}, {{contact.attributes.city}}; {{contact.first_name|there}} "
-        "gives a default.",
+        help_text=_(
+            "One value per body placeholder, in order. Placeholders: {{contact.first_name}}, "
+            "{{contact.name}}, {{contact.phone}}, {{contact.attributes.city}}; {{contact.first_name|there}} "
+            "gives a default."
+        ),
     )
     header_parameters = models.JSONField(
+        verbose_name=_("header parameters"),
         default=list,
         blank=True,
-        help_text="One value per placeholder of a text header, in order; same placeholders as the body.",
+        help_text=_("One value per placeholder of a text header, in order; same placeholders as the body."),
     )
     button_parameters = models.JSONField(
+        verbose_name=_("button parameters"),
         default=list,
         blank=True,
-        help_text="One value per URL button with a variable suffix, in button order; same placeholders as the body.",
+        help_text=_("One value per URL button with a variable suffix, in button order; same placeholders as the body."),
     )
-    header_media_url = models.URLField(blank=True, help_text="For templates with an image/video/document header.")
-    audience = models.ForeignKey("audiences.Audience", on_delete=models.PROTECT, related_name="campaigns")
+    header_media_url = models.URLField(
+        verbose_name=_("header media url"),
+        blank=True,
+        help_text=_("For templates with an image/video/document header."),
+    )
+    audience = models.ForeignKey(
+        "audiences.Audience", verbose_name=_("audience"), on_delete=models.PROTECT, related_name="campaigns"
+    )
     priority = models.PositiveIntegerField(
-        default=1, validators=[MinValueValidator(1)], help_text="Share of the daily limit, relative to others."
+        verbose_name=_("priority"),
+        default=1,
+        validators=[MinValueValidator(1)],
+        help_text=_("Share of the daily limit, relative to others."),
     )
-    start_at = models.DateTimeField(null=True, blank=True, help_text="Empty: starts as soon as it is activated.")
-    end_at = models.DateTimeField(null=True, blank=True, help_text="What is still pending then is cancelled.")
-    daily_cap = models.PositiveIntegerField(null=True, blank=True, help_text="At most this many messages a day.")
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT, db_index=True)
-    pause_reason = models.TextField(blank=True)
+    start_at = models.DateTimeField(
+        verbose_name=_("start at"), null=True, blank=True, help_text=_("Empty: starts as soon as it is activated.")
+    )
+    end_at = models.DateTimeField(
+        verbose_name=_("end at"), null=True, blank=True, help_text=_("What is still pending then is cancelled.")
+    )
+    daily_cap = models.PositiveIntegerField(
+        verbose_name=_("daily cap"), null=True, blank=True, help_text=_("At most this many messages a day.")
+    )
+    status = models.CharField(
+        verbose_name=_("status"), max_length=20, choices=Status.choices, default=Status.DRAFT, db_index=True
+    )
+    pause_reason = models.TextField(verbose_name=_("pause reason"), blank=True)
     pause_error_code = models.IntegerField(
-        null=True, blank=True, help_text="The WhatsApp error code that paused the campaign (empty when paused by hand)."
+        verbose_name=_("pause error code"),
+        null=True,
+        blank=True,
+        help_text=_("The WhatsApp error code that paused the campaign (empty when paused by hand)."),
     )
-    estimated_completion_date = models.DateField(null=True, blank=True)
+    estimated_completion_date = models.DateField(verbose_name=_("estimated completion date"), null=True, blank=True)
     # A clone remembers its source so that its activation can leave out whoever the source already reached.
     cloned_from = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="clones", editable=False
+        "self",
+        verbose_name=_("cloned from"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="clones",
+        editable=False,
     )
     skip_reached_by_source = models.BooleanField(
+        verbose_name=_("skip reached by source"),
         default=True,
-        help_text="For a clone: leave out, at activation and top-up, everyone its source campaign already reached.",
+        help_text=_("For a clone: leave out, at activation and top-up, everyone its source campaign already reached."),
     )
 
     # Counters, kept equal to a recount of the recipient rows (campaign_recount).
-    total = models.PositiveIntegerField(default=0)
-    pending = models.IntegerField(default=0)
-    queued = models.IntegerField(default=0)
-    sent = models.IntegerField(default=0)  # sent, delivered or read
-    delivered = models.IntegerField(default=0)  # delivered or read
-    read = models.IntegerField(default=0)
-    failed = models.IntegerField(default=0)
-    skipped = models.IntegerField(default=0)
-    unknown = models.IntegerField(default=0)
-    cancelled = models.IntegerField(default=0)
+    total = models.PositiveIntegerField(verbose_name=_("total"), default=0)
+    pending = models.IntegerField(verbose_name=_("pending"), default=0)
+    queued = models.IntegerField(verbose_name=_("queued"), default=0)
+    sent = models.IntegerField(verbose_name=_("sent"), default=0)  # sent, delivered or read
+    delivered = models.IntegerField(verbose_name=_("delivered"), default=0)  # delivered or read
+    read = models.IntegerField(verbose_name=_("read"), default=0)
+    failed = models.IntegerField(verbose_name=_("failed"), default=0)
+    skipped = models.IntegerField(verbose_name=_("skipped"), default=0)
+    unknown = models.IntegerField(verbose_name=_("unknown"), default=0)
+    cancelled = models.IntegerField(verbose_name=_("cancelled"), default=0)
 
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
 
     class Meta:
+        verbose_name = _("campaign")
+        verbose_name_plural = _("campaigns")
         ordering = ["-created_at", "-id"]
         permissions = [
             ("activate_campaign", "Can activate and top up campaigns"),
@@ -91,41 +129,49 @@ class Campaign(models.Model):
 
 class Recipient(models.Model):
     class Status(models.TextChoices):
-        PENDING = "pending"
-        QUEUED = "queued"
-        SENT = "sent"
-        DELIVERED = "delivered"
-        READ = "read"
-        FAILED = "failed"
-        SKIPPED = "skipped"
-        CANCELLED = "cancelled"
-        UNKNOWN = "unknown"
+        PENDING = "pending", pgettext_lazy("recipient status", "Pending")
+        QUEUED = "queued", pgettext_lazy("recipient status", "Queued")
+        SENT = "sent", pgettext_lazy("recipient status", "Sent")
+        DELIVERED = "delivered", pgettext_lazy("recipient status", "Delivered")
+        READ = "read", pgettext_lazy("recipient status", "Read")
+        FAILED = "failed", pgettext_lazy("recipient status", "Failed")
+        SKIPPED = "skipped", pgettext_lazy("recipient status", "Skipped")
+        CANCELLED = "cancelled", pgettext_lazy("recipient status", "Cancelled")
+        UNKNOWN = "unknown", pgettext_lazy("recipient status", "Unknown")
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="recipients")
+    campaign = models.ForeignKey(
+        Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="recipients"
+    )
     # An erased contact leaves its rows behind (Promise 11, docs/architecture.md):
     # counters must still equal a recount, and the campaign must remember whom
     # it messaged. audiences/erasure.py anonymises them; SET_NULL only catches a
     # delete that bypassed it.
     contact = models.ForeignKey(
-        "audiences.Contact", on_delete=models.SET_NULL, null=True, blank=True, related_name="campaign_recipients"
+        "audiences.Contact",
+        verbose_name=_("contact"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="campaign_recipients",
     )
     # E.164, or for an erased contact "#" + 64 hex digits: a keyed hash of the
     # number (audiences.erasure.erased_phone), so one phone is still never
     # messaged twice by a campaign.
-    phone = models.CharField(max_length=65)
-    position = models.PositiveIntegerField(default=0)
-    estimated_send_date = models.DateField(null=True, blank=True)
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    phone = models.CharField(verbose_name=_("phone"), max_length=65)
+    position = models.PositiveIntegerField(verbose_name=_("position"), default=0)
+    estimated_send_date = models.DateField(verbose_name=_("estimated send date"), null=True, blank=True)
+    status = models.CharField(verbose_name=_("status"), max_length=20, choices=Status.choices, default=Status.PENDING)
     # WhatsApp's ids are about 60 characters; an answer longer than this is recorded as `unknown` with the
     # answer kept (campaigns/batch.py, _record_accepted), never a batch abort.
-    message_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
+    message_id = models.CharField(verbose_name=_("message id"), max_length=255, null=True, blank=True, unique=True)
+    attempts = models.PositiveIntegerField(verbose_name=_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(verbose_name=_("next attempt at"), null=True, blank=True)
+    claimed_at = models.DateTimeField(verbose_name=_("claimed at"), null=True, blank=True)
     # The send batch holding this `queued` row (campaigns/leases.py). No foreign key: a lease row is
     # deleted when its batch ends, and a row whose lease is gone or stale is swept.
     lease = models.ForeignKey(
         "SendLease",
+        verbose_name=_("lease"),
         null=True,
         blank=True,
         on_delete=models.DO_NOTHING,
@@ -135,18 +181,20 @@ class Recipient(models.Model):
     )
     # When the batch handed the row to the network. A swept claim with it set may have reached the user
     # (unknown); without it the request never left (pending again, quota given back).
-    dispatched_at = models.DateTimeField(null=True, blank=True)
-    queued_at = models.DateTimeField(null=True, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    delivered_at = models.DateTimeField(null=True, blank=True)
-    read_at = models.DateTimeField(null=True, blank=True)
-    failed_at = models.DateTimeField(null=True, blank=True)
-    error_code = models.IntegerField(null=True, blank=True)
-    error_title = models.CharField(max_length=255, blank=True)
-    error_details = models.TextField(blank=True)
-    error_reason = models.TextField(blank=True)
+    dispatched_at = models.DateTimeField(verbose_name=_("dispatched at"), null=True, blank=True)
+    queued_at = models.DateTimeField(verbose_name=_("queued at"), null=True, blank=True)
+    sent_at = models.DateTimeField(verbose_name=_("sent at"), null=True, blank=True)
+    delivered_at = models.DateTimeField(verbose_name=_("delivered at"), null=True, blank=True)
+    read_at = models.DateTimeField(verbose_name=_("read at"), null=True, blank=True)
+    failed_at = models.DateTimeField(verbose_name=_("failed at"), null=True, blank=True)
+    error_code = models.IntegerField(verbose_name=_("error code"), null=True, blank=True)
+    error_title = models.CharField(verbose_name=_("error title"), max_length=255, blank=True)
+    error_details = models.TextField(verbose_name=_("error details"), blank=True)
+    error_reason = models.TextField(verbose_name=_("error reason"), blank=True)
 
     class Meta:
+        verbose_name = _("recipient")
+        verbose_name_plural = _("recipients")
         constraints = [models.UniqueConstraint(fields=["campaign", "phone"], name="campaigns_recipient_one_per_phone")]
         indexes = [
             # The claim: WHERE campaign = ? AND status = 'pending' ORDER BY position.
@@ -208,7 +256,7 @@ class SendLease(models.Model):
     has been running (so `send_batch --as-of` stays consistent).
     """
 
-    holder = models.CharField(max_length=200, help_text="host:pid of the batch process, for the operator")
+    holder = models.CharField(max_length=200, help_text=_("host:pid of the batch process, for the operator"))
     started_at = models.DateTimeField()
     renewed_at = models.DateTimeField(db_index=True)
 
@@ -263,26 +311,30 @@ class TestSend(models.Model):
     __test__ = False  # a model, not a pytest test class
 
     class Status(models.TextChoices):
-        SENT = "sent"
-        DELIVERED = "delivered"
-        READ = "read"
-        FAILED = "failed"
+        SENT = "sent", pgettext_lazy("recipient status", "Sent")
+        DELIVERED = "delivered", pgettext_lazy("recipient status", "Delivered")
+        READ = "read", pgettext_lazy("recipient status", "Read")
+        FAILED = "failed", pgettext_lazy("recipient status", "Failed")
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="test_sends")
-    phone = models.CharField(max_length=20)
-    message_id = models.CharField(max_length=255, unique=True)
-    rendered_text = models.TextField(blank=True)
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.SENT)
-    sent_by = models.CharField(max_length=150, blank=True)
-    created_at = models.DateTimeField()
-    sent_at = models.DateTimeField(null=True, blank=True)
-    delivered_at = models.DateTimeField(null=True, blank=True)
-    read_at = models.DateTimeField(null=True, blank=True)
-    failed_at = models.DateTimeField(null=True, blank=True)
-    error_code = models.IntegerField(null=True, blank=True)
-    error_reason = models.TextField(blank=True)
+    campaign = models.ForeignKey(
+        Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="test_sends"
+    )
+    phone = models.CharField(verbose_name=_("phone"), max_length=20)
+    message_id = models.CharField(verbose_name=_("message id"), max_length=255, unique=True)
+    rendered_text = models.TextField(verbose_name=_("rendered text"), blank=True)
+    status = models.CharField(verbose_name=_("status"), max_length=20, choices=Status.choices, default=Status.SENT)
+    sent_by = models.CharField(verbose_name=_("sent by"), max_length=150, blank=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"))
+    sent_at = models.DateTimeField(verbose_name=_("sent at"), null=True, blank=True)
+    delivered_at = models.DateTimeField(verbose_name=_("delivered at"), null=True, blank=True)
+    read_at = models.DateTimeField(verbose_name=_("read at"), null=True, blank=True)
+    failed_at = models.DateTimeField(verbose_name=_("failed at"), null=True, blank=True)
+    error_code = models.IntegerField(verbose_name=_("error code"), null=True, blank=True)
+    error_reason = models.TextField(verbose_name=_("error reason"), blank=True)
 
     class Meta:
+        verbose_name = _("test send")
+        verbose_name_plural = _("test sends")
         ordering = ["-created_at", "-id"]
         default_permissions = ()  # shown on the campaign's page to whoever may view the campaign
 

@@ -23,6 +23,7 @@ from django.http import JsonResponse
 from django.template.loader import render_to_string
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
 
 from audiences.models import Audience, Contact
 from audiences.phones import mask_phone
@@ -91,7 +92,12 @@ def template_preview(
     button_parameters: list = (),
 ) -> Preview:
     """The message `contact` would receive, with what would make the send fail or look wrong."""
-    warnings = [] if template.is_approved else [f"Template {template} is {template.status}: it cannot be sent."]
+    warnings = []
+    if not template.is_approved:
+        warnings.append(
+            _("Template %(template)s is %(status)s: it cannot be sent.")
+            % {"template": template, "status": template.status}
+        )
     warnings += parameter_problems(
         template=template,
         parameters=parameters,
@@ -101,7 +107,7 @@ def template_preview(
     header_values = resolve_parameters(header_parameters, contact)
     button_values = iter(resolve_parameters(list(button_parameters), contact))
     body_values = resolve_parameters(parameters, contact)
-    warnings += _empty_values("Header", header_values) + _empty_values("Body", body_values)
+    warnings += _empty_values(_("Header"), header_values) + _empty_values(_("Body"), body_values)
 
     header = template.component("HEADER") or {}
     header_format = template.header_format
@@ -111,7 +117,12 @@ def template_preview(
     elif header_format in MEDIA_FORMATS:
         media = header_format.lower()
         if not header_media_url:
-            warnings.append(f"The template's header is {'an' if media == 'image' else 'a'} {media}: set its media URL.")
+            warnings.append(
+                {
+                    "image": _("The template's header is an image: set its media URL."),
+                    "video": _("The template's header is a video: set its media URL."),
+                }.get(media, _("The template's header is a document: set its media URL."))
+            )
 
     buttons = []
     for button in (template.component("BUTTONS") or {}).get("buttons") or []:
@@ -122,7 +133,10 @@ def template_preview(
             if suffix:
                 target = fill_placeholders(target, [suffix])
             else:
-                warnings.append(f'The button "{button.get("text", "")}" needs the end of its link ({target}).')
+                warnings.append(
+                    _('The button "%(button)s" needs the end of its link (%(target)s).')
+                    % {"button": button.get("text", ""), "target": target}
+                )
         buttons.append(Button(kind=kind, text=str(button.get("text") or kind.replace("_", " ").lower()), target=target))
 
     return Preview(
@@ -139,8 +153,11 @@ def template_preview(
 
 def _empty_values(part: str, values: list[str]) -> list[str]:
     return [
-        f"{part} parameter {{{{{n}}}}} is empty for this contact, and WhatsApp refuses empty parameters: "
-        "give it a default, e.g. {{contact.first_name|there}}."
+        _(
+            "%(part)s parameter {{%(number)s}} is empty for this contact, and WhatsApp refuses empty parameters: "
+            "give it a default, e.g. {{contact.first_name|there}}."
+        )
+        % {"part": part, "number": n}
         for n, value in enumerate(values, start=1)
         if not value.strip()
     ]
@@ -148,8 +165,10 @@ def _empty_values(part: str, values: list[str]) -> list[str]:
 
 def _describe(contact) -> str:
     if contact.pk is None:
-        return f"{contact.name}, a placeholder (no audience chosen, or none of its contacts subscribed)"
-    return f"{contact.name or contact.phone}, the audience's first subscribed contact"
+        return _("%(name)s, a placeholder (no audience chosen, or none of its contacts subscribed)") % {
+            "name": contact.name
+        }
+    return _("%(name)s, the audience's first subscribed contact") % {"name": contact.name or contact.phone}
 
 
 def preview_contact(*, audience: Audience | None) -> Contact:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from django.utils.translation import gettext as _
+
 PLACEHOLDER = re.compile(r"\{\{\s*contact\.([\w.]+)\s*(?:\|([^}]*))?\}\}")
 CONTACT_FIELDS = frozenset({"first_name", "name", "phone", "language"})
 
@@ -57,18 +59,23 @@ def parameter_problems(*, template, parameters: list, header_parameters: list, b
     buttons_given = len(button_parameters or [])
     if buttons_given != buttons_expected:
         problems.append(
-            f"Template {template} takes {buttons_expected} URL button suffix(es); the campaign has {buttons_given}."
+            _("Template %(template)s takes %(expected)s URL button suffix(es); the campaign has %(given)s.")
+            % {"template": template, "expected": buttons_expected, "given": buttons_given}
         )
     header_expected = template.header_parameter_count()
     header_given = len(header_parameters or [])
     if header_given != header_expected:
         problems.append(
-            f"Template {template} takes {header_expected} header parameter(s); the campaign has {header_given}."
+            _("Template %(template)s takes %(expected)s header parameter(s); the campaign has %(given)s.")
+            % {"template": template, "expected": header_expected, "given": header_given}
         )
     expected = template.body_parameter_count()
     given = len(parameters or [])
     if given != expected:
-        problems.append(f"Template {template} takes {expected} body parameter(s); the campaign has {given}.")
+        problems.append(
+            _("Template %(template)s takes %(expected)s body parameter(s); the campaign has %(given)s.")
+            % {"template": template, "expected": expected, "given": given}
+        )
     return problems
 
 

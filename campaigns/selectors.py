@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 
 from django.db.models import Count, Max
+from django.utils.translation import gettext as _
 
 from campaigns.models import Campaign, CampaignDay, Recipient
 from campaigns.quota import local_day, quota_usage
@@ -176,7 +177,7 @@ def _progress(rows: list[DayCounts], *, today: dt.date, still_open: bool) -> lis
 
 def _funnel(stats: dict) -> list[FunnelStep]:
     total = stats["total"]
-    steps = [("total", "Recipients"), ("sent", "Sent"), ("delivered", "Delivered"), ("read", "Read")]
+    steps = [("total", _("Recipients")), ("sent", _("Sent")), ("delivered", _("Delivered")), ("read", _("Read"))]
     return [FunnelStep(key, label, stats[key], _rate(stats[key], total)) for key, label in steps]
 
 

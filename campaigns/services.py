@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Count, Max
+from django.utils.translation import gettext as _
 
 from audiences.erasure import erased_phone, erased_phone_sql
 from audiences.selectors import audience_contacts
@@ -93,7 +94,10 @@ def campaign_problems(*, campaign: Campaign, now: dt.datetime | None = None) -> 
     problems = []
     template = campaign.template
     if not template.is_approved:
-        problems.append(f"Template {template} is {template.status}, not APPROVED: only approved templates can be sent.")
+        problems.append(
+            _("Template %(template)s is %(status)s, not APPROVED: only approved templates can be sent.")
+            % {"template": template, "status": template.status}
+        )
     problems += _empty_values(campaign)
     problems += parameter_problems(
         template=template,
@@ -102,16 +106,19 @@ def campaign_problems(*, campaign: Campaign, now: dt.datetime | None = None) -> 
         button_parameters=campaign.button_parameters,
     )
     if template.header_format in {"IMAGE", "VIDEO", "DOCUMENT"} and not campaign.header_media_url:
-        problems.append(f"Template {template} has a {template.header_format.lower()} header: set its media URL.")
+        problems.append(
+            _("Template %(template)s has a %(format)s header: set its media URL.")
+            % {"template": template, "format": template.header_format.lower()}
+        )
     if not audience_contacts(audience=campaign.audience).exists():
-        problems.append(f"Audience {campaign.audience} has no subscribed contacts.")
+        problems.append(_("Audience %(audience)s has no subscribed contacts.") % {"audience": campaign.audience})
     # An empty start means "when activated", so the end is compared with now.
     start = campaign.start_at or now
     if campaign.end_at and start and campaign.end_at <= start:
         problems.append(
-            "The end date must be after the start date."
+            _("The end date must be after the start date.")
             if campaign.start_at
-            else "The end date has passed: nothing would be sent."
+            else _("The end date has passed: nothing would be sent.")
         )
     return problems
 
@@ -119,12 +126,13 @@ def campaign_problems(*, campaign: Campaign, now: dt.datetime | None = None) -> 
 def _empty_values(campaign: Campaign) -> list[str]:
     """A placeholder left empty (no contact field, no text): WhatsApp refuses empty parameters."""
     parts = (
-        ("Header", campaign.header_parameters),
-        ("Body", campaign.parameters),
-        ("URL button", campaign.button_parameters),
+        (_("Header"), campaign.header_parameters),
+        (_("Body"), campaign.parameters),
+        (_("URL button"), campaign.button_parameters),
     )
     return [
-        f"{part} placeholder {{{{{n}}}}} is empty: choose a contact field or type its text."
+        _("%(part)s placeholder {{%(number)s}} is empty: choose a contact field or type its text.")
+        % {"part": part, "number": n}
         for part, values in parts
         for n, value in enumerate(values or [], start=1)
         if not str(value).strip()
@@ -154,7 +162,10 @@ def campaign_activate(*, campaign: Campaign, now: dt.datetime, progress: Progres
     with transaction.atomic():
         changes = {"start_at": now} if start_now else {}
         if not states.campaign_move(campaign_id=campaign.pk, to=new_status, now=now, from_={C.DRAFT}, **changes):
-            raise CampaignStateError(f"Only a draft campaign can be activated; {campaign} is {_status(campaign)}.")
+            raise CampaignStateError(
+                _("Only a draft campaign can be activated; %(campaign)s is %(status)s.")
+                % {"campaign": campaign, "status": _status(campaign)}
+            )
         if start_now:
             campaign.start_at = now
         added = _materialise(campaign=campaign, now=now, progress=progress)
@@ -168,7 +179,10 @@ def campaign_top_up(*, campaign: Campaign, now: dt.datetime, progress: Progress 
     with transaction.atomic():
         locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
         if locked.status not in TOP_UP_FROM:
-            raise CampaignStateError(f"Only an activated campaign can be topped up; {campaign} is {locked.status}.")
+            raise CampaignStateError(
+                _("Only an activated campaign can be topped up; %(campaign)s is %(status)s.")
+                % {"campaign": campaign, "status": locked.status}
+            )
         added = _materialise(campaign=locked, now=now, progress=progress)
         if added:
             _reopen(campaign, now=now)
@@ -419,7 +433,10 @@ def _status(campaign: Campaign) -> str:
 
 def _transition(campaign: Campaign, *, from_: set[str], to: str, now: dt.datetime, **changes) -> None:
     if not states.campaign_move(campaign_id=campaign.pk, to=to, now=now, from_=from_, **changes):
-        raise CampaignStateError(f"{campaign} is {_status(campaign)}: it cannot become {to}.")
+        raise CampaignStateError(
+            _("%(campaign)s is %(status)s: it cannot become %(target)s.")
+            % {"campaign": campaign, "status": _status(campaign), "target": to}
+        )
     campaign.refresh_from_db()
 
 
@@ -455,7 +472,10 @@ def campaign_resend_unknown(*, campaign: Campaign, now: dt.datetime) -> int:
     with transaction.atomic():
         status = Campaign.objects.select_for_update().filter(pk=campaign.pk).values_list("status", flat=True).first()
         if status in (C.DRAFT, C.CANCELLED):
-            raise CampaignStateError(f"{campaign} is {status}: its unknown recipients cannot be resent.")
+            raise CampaignStateError(
+                _("%(campaign)s is %(status)s: its unknown recipients cannot be resent.")
+                % {"campaign": campaign, "status": status}
+            )
         moved = lifecycle.recipients_move(
             campaign_id=campaign.pk, ids=None, old=R.UNKNOWN, new=R.PENDING, next_attempt_at=None
         )
@@ -507,7 +527,7 @@ def campaign_clone(*, campaign: Campaign, name: str | None = None, now: dt.datet
     """
     max_length = Campaign._meta.get_field("name").max_length
     copy = Campaign.objects.create(
-        name=(name or f"Copy of {campaign.name}")[:max_length],
+        name=(name or _("Copy of %(name)s") % {"name": campaign.name})[:max_length],
         template_id=campaign.template_id,
         parameters=list(campaign.parameters or []),
         header_parameters=list(campaign.header_parameters or []),

@@ -13,6 +13,7 @@ import datetime as dt
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
+from django.utils.translation import gettext as _
 
 from audiences.models import Contact
 from campaigns.lifecycle import RANK, TIMESTAMPS
@@ -50,11 +51,11 @@ def campaign_send_test(*, campaign: Campaign, phone: str, now: dt.datetime, by: 
     contact = Contact.objects.filter(phone=phone).first()
     # The number's own opt-out decides (Promise 8, docs/architecture.md), whether or not a contact has it.
     if Suppression.objects.filter(phone=phone).exists() or (contact is not None and not contact.is_subscribed):
-        raise TestSendError(f"{phone} has unsubscribed: no message is sent to it.")
+        raise TestSendError(_("%(phone)s has unsubscribed: no message is sent to it.") % {"phone": phone})
     with transaction.atomic():
         quota_lock()
         if quota_usage(now=now).left < 1:
-            raise TestSendError("The messaging limit is used up for now; try later.")
+            raise TestSendError(_("The messaging limit is used up for now; try later."))
         quota_reserve(now=now, campaign_id=None, recipient_ids=[None])
     template = campaign.template
     contact = contact or Contact(phone=phone)

@@ -30,6 +30,8 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.db.models import Q, Sum
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django_celery_beat.models import PeriodicTask
 
 from campaigns.clock import as_utc
@@ -59,7 +61,7 @@ class Alert:
     level: str  # "error" (nothing is sent until someone acts), "warning", "info"; admin message classes
     message: str
     url: str  # where the operator acts
-    link_text: str = "Open"
+    link_text: str = gettext_lazy("Open")
 
 
 @dataclass(frozen=True)
@@ -216,10 +218,10 @@ def _alerts_paused_by_error(campaigns: list[Campaign]) -> list[Alert]:
     return [
         Alert(
             "error",
-            f"{c} was paused by a WhatsApp error: {c.pause_reason or f'Error {c.pause_error_code}'}. "
-            "Fix the cause, then resume it.",
+            _("%(campaign)s was paused by a WhatsApp error: %(reason)s. Fix the cause, then resume it.")
+            % {"campaign": c, "reason": c.pause_reason or _("Error %(code)s") % {"code": c.pause_error_code}},
             _change_url(c),
-            "Open the campaign",
+            _("Open the campaign"),
         )
         for c in campaigns
         if c.status == C.PAUSED and c.pause_error_code is not None
@@ -230,10 +232,13 @@ def _alerts_template_not_approved(campaigns: list[Campaign]) -> list[Alert]:
     return [
         Alert(
             "error",
-            f"{c} ({c.status}) uses template {c.template}, which is {c.template.status}, not APPROVED: "
-            "WhatsApp refuses its messages. Choose an approved template or wait for this one to be approved.",
+            _(
+                "%(campaign)s (%(status)s) uses template %(template)s, which is %(template_status)s, not APPROVED: "
+                "WhatsApp refuses its messages. Choose an approved template or wait for this one to be approved."
+            )
+            % {"campaign": c, "status": c.status, "template": c.template, "template_status": c.template.status},
             _change_url(c),
-            "Open the campaign",
+            _("Open the campaign"),
         )
         for c in campaigns
         if c.template.status != MessageTemplate.Status.APPROVED
@@ -250,10 +255,19 @@ def _alerts_failure_rate(campaigns: list[Campaign]) -> list[Alert]:
         alerts.append(
             Alert(
                 "warning",
-                f"{c}: {c.failed} of {attempted} messages failed ({c.failed / attempted:.1%}, "
-                f"above the {threshold * 100:g}% alert rate). See the failure reasons.",
+                _(
+                    "%(campaign)s: %(failed)s of %(attempted)s messages failed (%(rate)s, "
+                    "above the %(threshold)s alert rate). See the failure reasons."
+                )
+                % {
+                    "campaign": c,
+                    "failed": c.failed,
+                    "attempted": attempted,
+                    "rate": f"{c.failed / attempted:.1%}",
+                    "threshold": f"{threshold * 100:g}%",
+                },
                 _recipients_url(c, Recipient.Status.FAILED),
-                "See the failed recipients",
+                _("See the failed recipients"),
             )
         )
     return alerts
@@ -263,10 +277,13 @@ def _alerts_unknown(campaigns: list[Campaign]) -> list[Alert]:
     return [
         Alert(
             "info",
-            f"{c}: {c.unknown} message(s) with an unknown outcome wait for review "
-            "(they may have reached the contact; resend only on purpose).",
+            _(
+                "%(campaign)s: %(unknown)s message(s) with an unknown outcome wait for review "
+                "(they may have reached the contact; resend only on purpose)."
+            )
+            % {"campaign": c, "unknown": c.unknown},
             _recipients_url(c, Recipient.Status.UNKNOWN),
-            "Review them",
+            _("Review them"),
         )
         for c in campaigns
         if c.unknown > 0
@@ -292,11 +309,14 @@ def _alerts_quota_short(campaigns: list[Campaign], *, plans: dict, quota: QuotaU
     return [
         Alert(
             "warning",
-            f"Quota exhausted before today's plan: running campaigns still have {due} message(s) planned up to "
-            f"today, but only {quota.left_today} of the daily limit of {quota.limit} are left; {slipping} will "
-            "slip to a later day.",
+            _(
+                "Quota exhausted before today's plan: running campaigns still have %(due)s message(s) planned up to "
+                "today, but only %(left)s of the daily limit of %(limit)s are left; %(slipping)s will "
+                "slip to a later day."
+            )
+            % {"due": due, "left": quota.left_today, "limit": quota.limit, "slipping": slipping},
             reverse("admin:campaigns_campaign_changelist") + "?" + urlencode({"status__exact": C.RUNNING}),
-            "See the running campaigns",
+            _("See the running campaigns"),
         )
     ]
 
@@ -310,21 +330,27 @@ def _alerts_webhooks(*, now: dt.datetime) -> list[Alert]:
         alerts.append(
             Alert(
                 "error",
-                f"{backlog.stuck} webhook body(ies) received more than {minutes} minutes ago are not processed yet: "
-                "their statuses and opt-outs wait. Check that a Celery worker and beat run; the periodic task "
-                '"Process stuck webhooks" processes them.',
+                _(
+                    "%(count)s webhook body(ies) received more than %(minutes)s minutes ago are not processed yet: "
+                    "their statuses and opt-outs wait. Check that a Celery worker and beat run; the periodic task "
+                    '"Process stuck webhooks" processes them.'
+                )
+                % {"count": backlog.stuck, "minutes": minutes},
                 url + urlencode({"status__exact": WebhookEvent.Status.RECEIVED}),
-                "See the waiting webhooks",
+                _("See the waiting webhooks"),
             )
         )
     if backlog.failed:
         alerts.append(
             Alert(
                 "warning",
-                f"{backlog.failed} webhook body(ies) failed processing in the last {FAILED_REVIEW.days} days. "
-                "Read their error, fix the cause, then replay them.",
+                _(
+                    "%(count)s webhook body(ies) failed processing in the last %(days)s days. "
+                    "Read their error, fix the cause, then replay them."
+                )
+                % {"count": backlog.failed, "days": FAILED_REVIEW.days},
                 url + urlencode({"status__exact": WebhookEvent.Status.FAILED}),
-                "See the failed webhooks",
+                _("See the failed webhooks"),
             )
         )
     return alerts
@@ -355,7 +381,7 @@ def _batch_schedules(*, now: dt.datetime) -> list[BatchSchedule]:
 def _describe(task: PeriodicTask) -> str:
     if task.crontab is not None:
         return task.crontab.human_readable
-    return str(task.scheduler or "no schedule")
+    return str(task.scheduler or _("no schedule"))
 
 
 def next_run_at(task: PeriodicTask, *, now: dt.datetime) -> dt.datetime | None:
@@ -394,16 +420,18 @@ def _alerts_no_batch(schedules: list[BatchSchedule], *, continuation: bool = Fal
         return []
     disabled = [s for s in schedules if not s.enabled]
     if len(disabled) == 1:
-        message = f'No send batch is scheduled: the periodic task "{disabled[0].name}" is disabled.'
+        message = _('No send batch is scheduled: the periodic task "%(name)s" is disabled.') % {
+            "name": disabled[0].name
+        }
         url = disabled[0].url
     else:
-        message = f"No send batch is scheduled: no enabled periodic task runs {SEND_BATCH_TASK}."
+        message = _("No send batch is scheduled: no enabled periodic task runs %(task)s.") % {"task": SEND_BATCH_TASK}
         url = reverse("admin:django_celery_beat_periodictask_changelist") + "?" + urlencode({"task": SEND_BATCH_TASK})
     if continuation:
-        message += " The continuation below runs once; after it, campaigns send only when someone runs a batch."
+        message += " " + _("The continuation below runs once; after it, campaigns send only when someone runs a batch.")
     else:
-        message += " Campaigns send only when someone runs a batch."
-    return [Alert("error", message, url, "Open the schedule")]
+        message += " " + _("Campaigns send only when someone runs a batch.")
+    return [Alert("error", message, url, _("Open the schedule"))]
 
 
 # --- helpers -------------------------------------------------------------------

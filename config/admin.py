@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 from django_celery_beat.models import PeriodicTask
 
 from campaigns.tasks import SEND_BATCH_TASK, send_batch_task
@@ -17,8 +18,8 @@ SEND_BATCH_PERMISSION = "campaigns.activate_campaign"
 
 
 class CampaignManagerSite(admin.AdminSite):
-    site_header = "WhatsApp campaigns"
-    site_title = "WhatsApp campaigns"
+    site_header = gettext_lazy("WhatsApp campaigns")
+    site_title = gettext_lazy("WhatsApp campaigns")
     # No public site behind the admin: no "View site" link (the site's root redirects here).
     site_url = None
 
@@ -48,8 +49,10 @@ class CampaignManagerSite(admin.AdminSite):
         _log_send_batch(request)
         messages.success(
             request,
-            "Send batch queued: a worker sends each running campaign's share of what is left of the limit. "
-            "Refresh Today in a moment to see it.",
+            gettext(
+                "Send batch queued: a worker sends each running campaign's share of what is left of the limit. "
+                "Refresh Today in a moment to see it."
+            ),
         )
         return HttpResponseRedirect(reverse("admin:index", current_app=self.name))
 

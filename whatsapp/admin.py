@@ -9,6 +9,7 @@ from django.db.models import Count
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from audiences.admin_phones import MaskedPhonesMixin
@@ -28,11 +29,11 @@ class MessageTemplateAdmin(admin.ModelAdmin):
     actions = ["sync_templates"]
     change_list_template = "admin/whatsapp/messagetemplate/change_list.html"
 
-    @admin.display(description="parameters (header / body)")
+    @admin.display(description=_("parameters (header / body)"))
     def parameters(self, template: MessageTemplate) -> str:
         return f"{template.header_parameter_count()} / {template.body_parameter_count()}"
 
-    @admin.display(description="preview")
+    @admin.display(description=_("preview"))
     def preview(self, template: MessageTemplate) -> str:
         body = [f"{{{{{n}}}}}" for n in range(1, template.body_parameter_count() + 1)]
         header = [f"{{{{{n}}}}}" for n in range(1, template.header_parameter_count() + 1)]
@@ -41,12 +42,14 @@ class MessageTemplateAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False  # templates come from the WhatsApp account, by sync
 
-    @admin.action(description="Sync templates from the WhatsApp account", permissions=["change"])
+    @admin.action(description=_("Sync templates from the WhatsApp account"), permissions=["change"])
     def sync_templates(self, request, queryset=None):
         try:
             result = templates_sync(now=timezone.now())
         except WhatsAppError as exc:
-            self.message_user(request, f"Template sync failed: {exc.reason}", messages.ERROR)
+            self.message_user(
+                request, gettext("Template sync failed: %(reason)s") % {"reason": exc.reason}, messages.ERROR
+            )
             return
         # The sync works on the whole account: one history entry on the templates' model, not per template.
         LogEntry.objects.create(
@@ -56,7 +59,7 @@ class MessageTemplateAdmin(admin.ModelAdmin):
             action_flag=CHANGE,
             change_message=f"Synced templates from the WhatsApp account: {result}",
         )
-        self.message_user(request, f"Templates synced: {result}.", messages.SUCCESS)
+        self.message_user(request, gettext("Templates synced: %(result)s.") % {"result": result}, messages.SUCCESS)
 
     def changelist_view(self, request, extra_context=None):
         extra_context = {**(extra_context or {}), "can_sync": self.has_change_permission(request)}
@@ -85,11 +88,11 @@ class WebhookEventAdmin(MaskedPhonesMixin, admin.ModelAdmin):
     # The users' numbers in the body (wa_id, from, recipient_id ...) and in error messages.
     masked_fields = {"body_text": "masked_body_text", "error": "masked_error", "short_error": "masked_short_error"}
 
-    @admin.display(description="error")
+    @admin.display(description=_("error"))
     def short_error(self, event: WebhookEvent) -> str:
         return event.error.splitlines()[0][:120] if event.error else ""
 
-    @admin.display(description="notes", boolean=True)
+    @admin.display(description=_("notes"), boolean=True)
     def has_notes(self, event: WebhookEvent) -> bool:
         """Something in the body was not taken as sent (a time out of range, a code kept as text...)."""
         return bool(event.notes)
@@ -102,7 +105,7 @@ class WebhookEventAdmin(MaskedPhonesMixin, admin.ModelAdmin):
     def masked_error(self, event: WebhookEvent) -> str:
         return mask_phones_in_text(event.error)
 
-    @admin.display(description="body as received")
+    @admin.display(description=_("body as received"))
     def body_text(self, event: WebhookEvent) -> str:
         return format_html("<pre style='white-space: pre-wrap'>{}</pre>", event.text)
 
@@ -129,7 +132,7 @@ class WebhookEventAdmin(MaskedPhonesMixin, admin.ModelAdmin):
         """Replaying re-applies statuses and opt-outs: it needs the change permission, though nobody edits a body."""
         return request.user.has_perm("whatsapp.change_webhookevent")
 
-    @admin.action(description="Replay the selected webhooks (re-run parsing and signals)", permissions=["replay"])
+    @admin.action(description=_("Replay the selected webhooks (re-run parsing and signals)"), permissions=["replay"])
     def replay(self, request, queryset):
         if request.POST.get("post") != "yes":
             return self._replay_confirmation(request, queryset)
@@ -141,9 +144,13 @@ class WebhookEventAdmin(MaskedPhonesMixin, admin.ModelAdmin):
             else:
                 failed += 1
                 self.log_change(request, event, f"Replayed: failed again ({self.short_error(event)})")
-        self.message_user(request, f"Replayed {ok} webhook(s).", messages.SUCCESS)
+        self.message_user(request, gettext("Replayed %(count)s webhook(s).") % {"count": ok}, messages.SUCCESS)
         if failed:
-            self.message_user(request, f"{failed} webhook(s) failed again; see their error.", messages.ERROR)
+            self.message_user(
+                request,
+                gettext("%(count)s webhook(s) failed again; see their error.") % {"count": failed},
+                messages.ERROR,
+            )
 
     def _replay_confirmation(self, request, queryset):
         """Like delete_selected: what will be replayed, and what replaying does, before it is done."""

@@ -9,6 +9,8 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from django.utils.translation import gettext, gettext_noop
+
 
 class ErrorKind(StrEnum):
     TRANSIENT = "transient"  # back to pending, back off, retry up to max attempts
@@ -63,174 +65,267 @@ class ErrorHelp:
 # Meanings follow Meta's Cloud API error-code reference (its titles and details, shortened). Actions say what
 # this application already does with the code (its ErrorKind) and what is left to the operator. Codes of the
 # sets above that are missing here get the help of their kind.
-_PAUSED = "A send refused with this code pauses the campaign (the recipient goes back to pending). "
-_RETRIED = "Retried automatically with back-off; recipients failed with it ran out of attempts. "
-_HELP: dict[int, ErrorHelp] = {
+_PAUSED = gettext_noop("A send refused with this code pauses the campaign (the recipient goes back to pending).")
+_RETRIED = gettext_noop("Retried automatically with back-off; recipients failed with it ran out of attempts.")
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """A row of the table in English (extracted by makemessages), translated when error_help() reads it."""
+
+    meaning: str
+    action: str
+    prefix: str = ""
+
+    def translated(self) -> ErrorHelp:
+        action = gettext(self.action)
+        return ErrorHelp(gettext(self.meaning), f"{gettext(self.prefix)} {action}" if self.prefix else action)
+
+
+def _entry(meaning: str, action: str, *, prefix: str = "") -> _Entry:
+    return _Entry(meaning, action, prefix)
+
+
+_HELP: dict[int, _Entry] = {
     # Authorization.
-    0: ErrorHelp(
-        "AuthException: WhatsApp could not authenticate the app (token expired or invalidated, or access removed).",
-        _PAUSED + "Generate a new access token, set WHATSAPP_ACCESS_TOKEN, restart the workers, resume.",
+    0: _entry(
+        gettext_noop(
+            "AuthException: WhatsApp could not authenticate the app (token expired or invalidated, or access removed)."
+        ),
+        gettext_noop("Generate a new access token, set WHATSAPP_ACCESS_TOKEN, restart the workers, resume."),
+        prefix=_PAUSED,
     ),
-    3: ErrorHelp(
-        "API method: a capability or permission the endpoint needs is missing from the app.",
-        _PAUSED + "Check the token in Meta's Access Token Debugger (whatsapp_business_messaging), fix it, resume.",
+    3: _entry(
+        gettext_noop("API method: a capability or permission the endpoint needs is missing from the app."),
+        gettext_noop("Check the token in Meta's Access Token Debugger (whatsapp_business_messaging), fix it, resume."),
+        prefix=_PAUSED,
     ),
-    10: ErrorHelp(
-        "Permission denied: the permission was not granted or has been removed.",
-        _PAUSED + "Check the token in Meta's Access Token Debugger, grant the missing permission, resume.",
+    10: _entry(
+        gettext_noop("Permission denied: the permission was not granted or has been removed."),
+        gettext_noop("Check the token in Meta's Access Token Debugger, grant the missing permission, resume."),
+        prefix=_PAUSED,
     ),
-    190: ErrorHelp(
-        "Access token has expired.",
-        _PAUSED + "Generate a new access token (a system-user token need not expire), set WHATSAPP_ACCESS_TOKEN, "
-        "restart the workers, resume.",
+    190: _entry(
+        gettext_noop("Access token has expired."),
+        gettext_noop(
+            "Generate a new access token (a system-user token need not expire), set "
+            "WHATSAPP_ACCESS_TOKEN, restart the workers, resume."
+        ),
+        prefix=_PAUSED,
     ),
     # Throttling.
-    4: ErrorHelp(
-        "API too many calls: the app reached its Graph API call rate limit.",
-        _RETRIED + "If it persists, lower WHATSAPP_MAX_MPS.",
+    4: _entry(
+        gettext_noop("API too many calls: the app reached its Graph API call rate limit."),
+        gettext_noop("If it persists, lower WHATSAPP_MAX_MPS."),
+        prefix=_RETRIED,
     ),
-    80007: ErrorHelp(
-        "Rate limit issues: the WhatsApp Business Account reached its rate limit.",
-        _RETRIED + "If it persists, lower WHATSAPP_MAX_MPS.",
+    80007: _entry(
+        gettext_noop("Rate limit issues: the WhatsApp Business Account reached its rate limit."),
+        gettext_noop("If it persists, lower WHATSAPP_MAX_MPS."),
+        prefix=_RETRIED,
     ),
-    130429: ErrorHelp(
-        "Rate limit hit: the Cloud API message throughput of the business phone number was reached.",
-        _RETRIED + "If it persists, lower WHATSAPP_MAX_MPS; retry failed recipients later.",
+    130429: _entry(
+        gettext_noop("Rate limit hit: the Cloud API message throughput of the business phone number was reached."),
+        gettext_noop("If it persists, lower WHATSAPP_MAX_MPS; retry failed recipients later."),
+        prefix=_RETRIED,
     ),
-    131056: ErrorHelp(
-        "Pair rate limit hit: too many messages from the business number to the same recipient in a short time.",
-        _RETRIED + "Other recipients are not affected; retry failed recipients later.",
+    131056: _entry(
+        gettext_noop(
+            "Pair rate limit hit: too many messages from the business number to the same recipient in a short time."
+        ),
+        gettext_noop("Other recipients are not affected; retry failed recipients later."),
+        prefix=_RETRIED,
     ),
-    131048: ErrorHelp(
-        "Spam rate limit hit: sending from this number is restricted because too many earlier messages were "
-        "blocked or flagged as spam.",
-        _PAUSED + "Check the number's quality rating in WhatsApp Manager, review the template and the audience "
-        "(only people who opted in), and resume later at a lower daily cap.",
+    131048: _entry(
+        gettext_noop(
+            "Spam rate limit hit: sending from this number is restricted because too many earlier "
+            "messages were blocked or flagged as spam."
+        ),
+        gettext_noop(
+            "Check the number's quality rating in WhatsApp Manager, review the template and the "
+            "audience (only people who opted in), and resume later at a lower daily cap."
+        ),
+        prefix=_PAUSED,
     ),
     # Integrity and account.
-    368: ErrorHelp(
-        "Temporarily blocked for policy violations: the WhatsApp Business Account was restricted or disabled.",
-        _PAUSED + "Read the policy-enforcement notice in WhatsApp Manager, resolve or appeal it, then resume.",
+    368: _entry(
+        gettext_noop(
+            "Temporarily blocked for policy violations: the WhatsApp Business Account was restricted or disabled."
+        ),
+        gettext_noop("Read the policy-enforcement notice in WhatsApp Manager, resolve or appeal it, then resume."),
+        prefix=_PAUSED,
     ),
-    131031: ErrorHelp(
-        "Account has been locked: the WhatsApp Business Account was restricted or disabled for a policy "
-        "violation, or data in the request could not be verified (e.g. a wrong two-step verification PIN).",
-        _PAUSED + "Check the account in WhatsApp Manager and Business Support Home, resolve it, then resume.",
+    131031: _entry(
+        gettext_noop(
+            "Account has been locked: the WhatsApp Business Account was restricted or disabled for a "
+            "policy violation, or data in the request could not be verified (e.g. a wrong two-step "
+            "verification PIN)."
+        ),
+        gettext_noop("Check the account in WhatsApp Manager and Business Support Home, resolve it, then resume."),
+        prefix=_PAUSED,
     ),
-    131042: ErrorHelp(
-        "Business eligibility payment issue: a problem with the account's payment method or billing.",
-        _PAUSED + "Fix the payment method in WhatsApp Manager (billing), then resume.",
+    131042: _entry(
+        gettext_noop("Business eligibility payment issue: a problem with the account's payment method or billing."),
+        gettext_noop("Fix the payment method in WhatsApp Manager (billing), then resume."),
+        prefix=_PAUSED,
     ),
     # Per recipient.
-    131026: ErrorHelp(
-        "Message undeliverable: the number is not on WhatsApp, has not accepted the current Terms of Service, "
-        "or uses an outdated WhatsApp version.",
-        "Not retried. Verify the number, or remove it from the audience and reach the person another way.",
+    131026: _entry(
+        gettext_noop(
+            "Message undeliverable: the number is not on WhatsApp, has not accepted the current Terms "
+            "of Service, or uses an outdated WhatsApp version."
+        ),
+        gettext_noop(
+            "Not retried. Verify the number, or remove it from the audience and reach the person another way."
+        ),
     ),
-    131047: ErrorHelp(
-        "Re-engagement message: more than 24 hours have passed since the recipient last replied, so only a "
-        "template message can be sent.",
-        "Not retried. Send an approved template (check that the campaign's template is approved and synced), "
-        "or wait until the person writes to you.",
+    131047: _entry(
+        gettext_noop(
+            "Re-engagement message: more than 24 hours have passed since the recipient last replied, so "
+            "only a template message can be sent."
+        ),
+        gettext_noop(
+            "Not retried. Send an approved template (check that the campaign's template is approved and "
+            "synced), or wait until the person writes to you."
+        ),
     ),
-    131049: ErrorHelp(
-        "Meta chose not to deliver, to maintain healthy ecosystem engagement: the recipient reached the per-user "
-        "limit of marketing messages (from all businesses).",
-        "A send refused with it is retried no sooner than 24 hours later; a failed status is final. Retry failed "
-        "recipients after a day or more, and send marketing less often to the same people.",
+    131049: _entry(
+        gettext_noop(
+            "Meta chose not to deliver, to maintain healthy ecosystem engagement: the recipient reached "
+            "the per-user limit of marketing messages (from all businesses)."
+        ),
+        gettext_noop(
+            "A send refused with it is retried no sooner than 24 hours later; a failed status is final. "
+            "Retry failed recipients after a day or more, and send marketing less often to the same "
+            "people."
+        ),
     ),
-    131050: ErrorHelp(
-        "User stopped marketing messages: the recipient chose to stop receiving marketing messages from your business.",
-        "Not retried: the contact was unsubscribed automatically. Only a new opt-in from the person resumes it.",
+    131050: _entry(
+        gettext_noop(
+            "User stopped marketing messages: the recipient chose to stop receiving marketing messages "
+            "from your business."
+        ),
+        gettext_noop(
+            "Not retried: the contact was unsubscribed automatically. Only a new opt-in from the person resumes it."
+        ),
     ),
-    130472: ErrorHelp(
-        "User's number is part of an experiment: Meta does not deliver marketing templates to this user.",
-        "Not retried (a resend fails the same way). Reach the person outside WhatsApp, or ask them to write first.",
+    130472: _entry(
+        gettext_noop("User's number is part of an experiment: Meta does not deliver marketing templates to this user."),
+        gettext_noop(
+            "Not retried (a resend fails the same way). Reach the person outside WhatsApp, or ask them to write first."
+        ),
     ),
-    131021: ErrorHelp(
-        "Recipient cannot be sender: the message was addressed to the business's own phone number.",
-        "Not retried. Remove the business number from the audience.",
+    131021: _entry(
+        gettext_noop("Recipient cannot be sender: the message was addressed to the business's own phone number."),
+        gettext_noop("Not retried. Remove the business number from the audience."),
     ),
-    131030: ErrorHelp(
-        "Recipient phone number not in allowed list: a test business number only sends to the numbers on its "
-        "allowed list.",
-        "Not retried. Add the number to the allowed list in the app dashboard, or send from a production number.",
+    131030: _entry(
+        gettext_noop(
+            "Recipient phone number not in allowed list: a test business number only sends to the "
+            "numbers on its allowed list."
+        ),
+        gettext_noop(
+            "Not retried. Add the number to the allowed list in the app dashboard, or send from a production number."
+        ),
     ),
-    137000: ErrorHelp(
-        "Identity key hash mismatch: the recipient's identity key changed (identity-change check enabled).",
-        "Not retried. Confirm the person's identity before sending to this number again.",
+    137000: _entry(
+        gettext_noop(
+            "Identity key hash mismatch: the recipient's identity key changed (identity-change check enabled)."
+        ),
+        gettext_noop("Not retried. Confirm the person's identity before sending to this number again."),
     ),
-    131000: ErrorHelp(
-        "Something went wrong: an unknown error on WhatsApp's side.",
-        _RETRIED + "If many recipients fail this way, check the WhatsApp Business Platform status page.",
+    131000: _entry(
+        gettext_noop("Something went wrong: an unknown error on WhatsApp's side."),
+        gettext_noop("If many recipients fail this way, check the WhatsApp Business Platform status page."),
+        prefix=_RETRIED,
     ),
-    131016: ErrorHelp(
-        "Service unavailable: WhatsApp is temporarily unavailable.",
-        _RETRIED + "Check the WhatsApp Business Platform status page; retry failed recipients once it is back.",
+    131016: _entry(
+        gettext_noop("Service unavailable: WhatsApp is temporarily unavailable."),
+        gettext_noop("Check the WhatsApp Business Platform status page; retry failed recipients once it is back."),
+        prefix=_RETRIED,
     ),
-    131057: ErrorHelp(
-        "Business account in maintenance mode (e.g. a throughput upgrade in progress).",
-        _RETRIED + "Retry failed recipients once the maintenance is over.",
+    131057: _entry(
+        gettext_noop("Business account in maintenance mode (e.g. a throughput upgrade in progress)."),
+        gettext_noop("Retry failed recipients once the maintenance is over."),
+        prefix=_RETRIED,
     ),
     # Templates.
-    132000: ErrorHelp(
-        "Number of parameters does not match the expected number of params of the template.",
-        _PAUSED + "Resync templates, make the campaign's body/header parameters match the template, resume.",
+    132000: _entry(
+        gettext_noop("Number of parameters does not match the expected number of params of the template."),
+        gettext_noop("Resync templates, make the campaign's body/header parameters match the template, resume."),
+        prefix=_PAUSED,
     ),
-    132001: ErrorHelp(
-        "Template does not exist: no template of this name in this language, or it is not approved.",
-        _PAUSED + "Resync templates and check the name, language and status in WhatsApp Manager; choose an "
-        "approved template, then resume.",
+    132001: _entry(
+        gettext_noop("Template does not exist: no template of this name in this language, or it is not approved."),
+        gettext_noop(
+            "Resync templates and check the name, language and status in WhatsApp Manager; choose an "
+            "approved template, then resume."
+        ),
+        prefix=_PAUSED,
     ),
-    132012: ErrorHelp(
-        "Parameter format mismatch: a parameter does not have the format the template expects (e.g. a media "
-        "header sent without its media).",
-        _PAUSED + "Fix the parameters or the header media URL to match the template, then resume.",
+    132012: _entry(
+        gettext_noop(
+            "Parameter format mismatch: a parameter does not have the format the template expects (e.g. "
+            "a media header sent without its media)."
+        ),
+        gettext_noop("Fix the parameters or the header media URL to match the template, then resume."),
+        prefix=_PAUSED,
     ),
-    132015: ErrorHelp(
-        "Template is paused because of low quality, so it cannot be sent.",
-        _PAUSED + "Improve the template in WhatsApp Manager (or pick another approved one), resync templates, resume.",
+    132015: _entry(
+        gettext_noop("Template is paused because of low quality, so it cannot be sent."),
+        gettext_noop(
+            "Improve the template in WhatsApp Manager (or pick another approved one), resync templates, resume."
+        ),
+        prefix=_PAUSED,
     ),
-    132016: ErrorHelp(
-        "Template is disabled: it was paused too many times for low quality and is permanently disabled.",
-        _PAUSED + "Create a new template, get it approved, resync templates and switch the campaign to it.",
+    132016: _entry(
+        gettext_noop("Template is disabled: it was paused too many times for low quality and is permanently disabled."),
+        gettext_noop("Create a new template, get it approved, resync templates and switch the campaign to it."),
+        prefix=_PAUSED,
     ),
 }
 
-_API_PERMISSION = ErrorHelp(
-    "API permission: a permission was not granted or has been removed (codes 200-299).",
-    _PAUSED + "Check the token in Meta's Access Token Debugger, grant the missing permission, resume.",
+_API_PERMISSION = _entry(
+    gettext_noop("API permission: a permission was not granted or has been removed (codes 200-299)."),
+    gettext_noop("Check the token in Meta's Access Token Debugger, grant the missing permission, resume."),
+    prefix=_PAUSED,
 )
 
 # Codes not in the table: what this application does with their kind.
-_BY_KIND: dict[ErrorKind, ErrorHelp] = {
-    ErrorKind.TRANSIENT: ErrorHelp(
-        "A temporary error reported by WhatsApp.", _RETRIED + "Retry failed recipients later."
+_BY_KIND: dict[ErrorKind, _Entry] = {
+    ErrorKind.TRANSIENT: _entry(
+        gettext_noop("A temporary error reported by WhatsApp."),
+        gettext_noop("Retry failed recipients later."),
+        prefix=_RETRIED,
     ),
-    ErrorKind.LATER: ErrorHelp(
-        "WhatsApp refused the message for now.",
-        "A refused send is retried no sooner than 24 hours later; retry failed recipients after a day or more.",
+    ErrorKind.LATER: _entry(
+        gettext_noop("WhatsApp refused the message for now."),
+        gettext_noop(
+            "A refused send is retried no sooner than 24 hours later; retry failed recipients after a day or more."
+        ),
     ),
-    ErrorKind.STOP_CAMPAIGN: ErrorHelp(
-        "An account, permission or template problem: every send would fail the same way.",
-        _PAUSED + "Read the failure reason, fix the cause, then resume.",
+    ErrorKind.STOP_CAMPAIGN: _entry(
+        gettext_noop("An account, permission or template problem: every send would fail the same way."),
+        gettext_noop("Read the failure reason, fix the cause, then resume."),
+        prefix=_PAUSED,
     ),
-    ErrorKind.PERMANENT: ErrorHelp(
-        "WhatsApp refused the message for this recipient (a code this application has no entry for).",
-        'Not retried. Read the failure reason; use "Retry failed recipients" once the cause is fixed.',
+    ErrorKind.PERMANENT: _entry(
+        gettext_noop("WhatsApp refused the message for this recipient (a code this application has no entry for)."),
+        gettext_noop('Not retried. Read the failure reason; use "Retry failed recipients" once the cause is fixed.'),
     ),
-    ErrorKind.OPT_OUT: ErrorHelp(
-        "The recipient opted out of your messages.", "Not retried: the contact was unsubscribed automatically."
+    ErrorKind.OPT_OUT: _entry(
+        gettext_noop("The recipient opted out of your messages."),
+        gettext_noop("Not retried: the contact was unsubscribed automatically."),
     ),
-    ErrorKind.UNKNOWN_OUTCOME: ErrorHelp(
-        "No answer after the request went out: the message may or may not have reached the person.",
-        'Never resent automatically. Review, then use "Resend unknown" if a duplicate is acceptable.',
+    ErrorKind.UNKNOWN_OUTCOME: _entry(
+        gettext_noop("No answer after the request went out: the message may or may not have reached the person."),
+        gettext_noop('Never resent automatically. Review, then use "Resend unknown" if a duplicate is acceptable.'),
     ),
 }
 
-_NO_CODE = ErrorHelp(
-    "WhatsApp reported a failure without an error code.",
-    'Not retried. Read the failure reason; use "Retry failed recipients" once the cause is fixed.',
+_NO_CODE = _entry(
+    gettext_noop("WhatsApp reported a failure without an error code."),
+    gettext_noop('Not retried. Read the failure reason; use "Retry failed recipients" once the cause is fixed.'),
 )
 
 
@@ -238,12 +333,14 @@ def error_help(code: int | None) -> ErrorHelp:
     """The meaning of an error code and the operator's next step: from the table, else from the code's kind."""
     code = parse_code(code)
     if code is None:
-        return _NO_CODE
-    if code in _HELP:
-        return _HELP[code]
-    if 200 <= code < 300:
-        return _API_PERMISSION
-    return _BY_KIND[classify(code)]
+        entry = _NO_CODE
+    elif code in _HELP:
+        entry = _HELP[code]
+    elif 200 <= code < 300:
+        entry = _API_PERMISSION
+    else:
+        entry = _BY_KIND[classify(code)]
+    return entry.translated()
 
 
 # Recipient.error_code and Campaign.pause_error_code are 32-bit integer columns; every WhatsApp code fits.

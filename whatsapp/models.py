@@ -36,31 +36,33 @@ class MessageTemplate(models.Model):
     """A template of the WhatsApp Business account, as last synced (`sync_templates`)."""
 
     class Status(models.TextChoices):
-        APPROVED = "APPROVED"
-        PENDING = "PENDING"
-        REJECTED = "REJECTED"
-        PAUSED = "PAUSED"
-        DISABLED = "DISABLED"
-        IN_APPEAL = "IN_APPEAL"
-        PENDING_DELETION = "PENDING_DELETION"
-        DELETED = "DELETED"
-        LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
-        ARCHIVED = "ARCHIVED"
+        APPROVED = "APPROVED", _("Approved")
+        PENDING = "PENDING", _("Pending")
+        REJECTED = "REJECTED", _("Rejected")
+        PAUSED = "PAUSED", _("Paused")
+        DISABLED = "DISABLED", _("Disabled")
+        IN_APPEAL = "IN_APPEAL", _("In appeal")
+        PENDING_DELETION = "PENDING_DELETION", _("Pending deletion")
+        DELETED = "DELETED", _("Deleted")
+        LIMIT_EXCEEDED = "LIMIT_EXCEEDED", _("Limit exceeded")
+        ARCHIVED = "ARCHIVED", _("Archived")
         # Not a Meta status: the template was no longer listed by the account at the last sync.
-        MISSING = "MISSING"
+        MISSING = "MISSING", _("Missing")
 
-    name = models.CharField(max_length=512)
-    language = models.CharField(max_length=20)
-    category = models.CharField(max_length=30, blank=True)
-    status = models.CharField(max_length=30, choices=Status.choices, db_index=True)
-    components = models.JSONField(default=list, blank=True)
-    quality = models.CharField(max_length=20, blank=True)
-    external_id = models.CharField(max_length=64, blank=True)
-    synced_at = models.DateTimeField(null=True, blank=True)
+    name = models.CharField(verbose_name=_("name"), max_length=512)
+    language = models.CharField(verbose_name=_("language"), max_length=20)
+    category = models.CharField(verbose_name=_("category"), max_length=30, blank=True)
+    status = models.CharField(verbose_name=_("status"), max_length=30, choices=Status.choices, db_index=True)
+    components = models.JSONField(verbose_name=_("components"), default=list, blank=True)
+    quality = models.CharField(verbose_name=_("quality"), max_length=20, blank=True)
+    external_id = models.CharField(verbose_name=_("external id"), max_length=64, blank=True)
+    synced_at = models.DateTimeField(verbose_name=_("synced at"), null=True, blank=True)
 
     objects = MessageTemplateQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("message template")
+        verbose_name_plural = _("message templates")
         ordering = ["name", "language"]
         constraints = [models.UniqueConstraint(fields=["name", "language"], name="whatsapp_template_name_language")]
 
@@ -127,25 +129,29 @@ class WebhookEvent(models.Model):
     """
 
     class Status(models.TextChoices):
-        RECEIVED = "received"
-        PROCESSED = "processed"
-        FAILED = "failed"
+        RECEIVED = "received", _("Received")
+        PROCESSED = "processed", _("Processed")
+        FAILED = "failed", _("Failed")
 
-    received_at = models.DateTimeField(db_index=True)
-    body = models.BinaryField()
-    signature = models.CharField(max_length=100, blank=True)
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RECEIVED, db_index=True)
-    processed_at = models.DateTimeField(null=True, blank=True)
-    error = models.TextField(blank=True)
+    received_at = models.DateTimeField(verbose_name=_("received at"), db_index=True)
+    body = models.BinaryField(verbose_name=_("body"))
+    signature = models.CharField(verbose_name=_("signature"), max_length=100, blank=True)
+    status = models.CharField(
+        verbose_name=_("status"), max_length=20, choices=Status.choices, default=Status.RECEIVED, db_index=True
+    )
+    processed_at = models.DateTimeField(verbose_name=_("processed at"), null=True, blank=True)
+    error = models.TextField(verbose_name=_("error"), blank=True)
     # What processing did not take as sent: a clamped timestamp, an unreadable code, a failure after delivery.
     # db_default: a web process of the previous release, still running during a deploy, inserts without it.
-    notes = models.TextField(blank=True, default="", db_default="")
-    event_count = models.PositiveIntegerField(default=0)
-    replay_count = models.PositiveIntegerField(default=0)
+    notes = models.TextField(verbose_name=_("notes"), blank=True, default="", db_default="")
+    event_count = models.PositiveIntegerField(verbose_name=_("event count"), default=0)
+    replay_count = models.PositiveIntegerField(verbose_name=_("replay count"), default=0)
     # What the body carries, e.g. "delivered ×2, read, message (text)" (whatsapp/search.py, when stored).
     carries = models.CharField(_("carries"), max_length=255, blank=True)
 
     class Meta:
+        verbose_name = _("webhook event")
+        verbose_name_plural = _("webhook events")
         ordering = ["-received_at", "-id"]
         indexes = [
             # The sweep and Today's alert: bodies still waiting for processing, oldest first.

@@ -14,6 +14,7 @@
   const names = ["template", "audience", "header_media_url"];
   const output = document.getElementById("campaign-preview-box");
   const error = document.getElementById("campaign-preview-error");
+  // Messages come translated from the page (change_form.html), English where it gives none.
   let timer = null;
   let latest = 0;
 
@@ -60,10 +61,10 @@
         output.innerHTML = data.html;
         showError("");
       } else {
-        showError(data.error || "The preview could not be drawn.");
+        showError(data.error || box.dataset.errorDrawn || "The preview could not be drawn.");
       }
     } catch (failure) {
-      if (request === latest) showError("The preview could not be loaded.");
+      if (request === latest) showError(box.dataset.errorLoaded || "The preview could not be loaded.");
     }
   }
 
@@ -81,7 +82,7 @@
         labelSlots();
       }
     } catch (failure) {
-      showError("The template's placeholders could not be loaded; save to see them.");
+      showError(box.dataset.errorSlots || "The template's placeholders could not be loaded; save to see them.");
     }
     refresh();
   }
