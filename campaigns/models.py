@@ -35,6 +35,14 @@ class Campaign(models.Model):
     )
     header_media_url = models.URLField(blank=True, help_text="For templates with an image/video/document header.")
     audience = models.ForeignKey("audiences.Audience", on_delete=models.PROTECT, related_name="campaigns")
+    sender = models.ForeignKey(
+        "whatsapp.Sender",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="campaigns",
+        help_text="The phone number it sends from. Empty: the first sender number.",
+    )
     priority = models.PositiveIntegerField(
         default=1, validators=[MinValueValidator(1)], help_text="Share of the daily limit, relative to others."
     )
@@ -186,6 +194,11 @@ class SendLease(models.Model):
     holder = models.CharField(max_length=200, help_text="host:pid of the batch process, for the operator")
     started_at = models.DateTimeField()
     renewed_at = models.DateTimeField(db_index=True)
+    # A chunk's lease (fan-out): made by the batch with its claims, taken (renewed) by the send task that
+    # sends them. Until `taken_at` it waits in the queue; a task lost there never renews it, so the sweep
+    # gives its rows back to pending.
+    chunk = models.BooleanField(default=False)
+    taken_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         default_permissions = ()  # internal to the batch: nobody edits a lease
