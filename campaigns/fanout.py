@@ -81,7 +81,7 @@ def batch_fan_out(*, now: dt.datetime, lease: Lease, result: BatchResult, wait: 
                 return False
             time.sleep(POLL)
             continue
-        free = settings.SEND_FAN_OUT_BACKLOG - SendLease.objects.filter(chunk=True, taken_at__isnull=True).count()
+        free = settings.SEND_FAN_OUT_BACKLOG - _backlog(lease)
         if free <= 0:
             if not wait:
                 return True
@@ -95,6 +95,12 @@ def batch_fan_out(*, now: dt.datetime, lease: Lease, result: BatchResult, wait: 
             handed = _enqueue(chunk_id, chunk, now=lease.clock())
             if handed is not None:
                 outstanding[chunk_id] = handed
+
+
+def _backlog(lease: Lease) -> int:
+    """Chunks waiting for a worker; not those waiting for half a lease (their task was lost: never taken)."""
+    since = lease.clock() - lease_duration() / 2
+    return SendLease.objects.filter(chunk=True, taken_at__isnull=True, renewed_at__gt=since).count()
 
 
 def claims_hand_out(claims: list[Claim], *, lease: Lease) -> list[tuple[int, list[Claim]]]:
