@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Count, Max
+from django.db.models import Count, Max, Q
 
 from audiences.models import Contact
 from audiences.selectors import audience_contacts
@@ -415,6 +415,7 @@ def recipient_apply_status(*, event, **kwargs) -> bool:
         # A send whose answer we never got (unknown) has no message id yet: the tracker is our recipient id.
         recipient_id = (
             Recipient.objects.filter(pk=int(event.tracker), message_id__isnull=True)
+            .filter(_sent_from(getattr(event, "phone_number_id", "")))
             .values_list("id", flat=True)
             .first()
         )
@@ -433,6 +434,20 @@ def recipient_apply_status(*, event, **kwargs) -> bool:
     return lifecycle.recipient_advance(
         recipient_id=recipient_id, status=status, at=event.timestamp, message_id=event.message_id or None, error=error
     )
+
+
+def _sent_from(phone_number_id: str) -> Q:
+    """Recipients of campaigns sending from the number a webhook names (`metadata.phone_number_id`).
+
+    A tracker is only our recipient id: routed by the number, a status of
+    another number on the same webhook never lands on one of our rows.
+    """
+    if not phone_number_id:
+        return Q()
+    from whatsapp.services import sender_default
+
+    by_default = Q(campaign__sender__isnull=True) if sender_default().phone_number_id == phone_number_id else Q(pk=None)
+    return Q(campaign__sender__phone_number_id=phone_number_id) | by_default
 
 
 # --- Test send ----------------------------------------------------------------
