@@ -16,6 +16,10 @@ Alerts, each with the page where the operator acts:
 - what the running campaigns planned up to today does not fit in what is left
   of the day's limit;
 - no enabled periodic task runs the send batch.
+
+While a batch runs (some campaign has claims queued), each sender number's current send
+rate beside its limit (campaigns/throttle.py counts sends per second in
+Redis; without Redis the rate is not shared between processes, so not shown).
 """
 
 from __future__ import annotations
@@ -90,12 +94,22 @@ class BatchSchedule:
 
 
 @dataclass(frozen=True)
+class SenderToday:
+    """A sender number while a batch runs: what it sends now (messages/s, None: not measured) and its limit."""
+
+    number: str
+    rate_now: float | None
+    limit: float  # 0: unlimited
+
+
+@dataclass(frozen=True)
 class TodayOverview:
     now: dt.datetime
     quota: QuotaUsage
     campaigns: list[CampaignToday]
     schedules: list[BatchSchedule]
     alerts: list[Alert] = field(default_factory=list)
+    senders: list[SenderToday] = field(default_factory=list)  # only while a batch runs
 
     @property
     def quota_used_percent(self) -> int:
@@ -130,7 +144,31 @@ def today_overview(*, now: dt.datetime) -> TodayOverview:
         *_alerts_quota_short(active, plans=plans, quota=quota),
         *_alerts_unknown(campaigns),
     ]
-    return TodayOverview(now=now, quota=quota, campaigns=rows, schedules=schedules, alerts=alerts)
+    return TodayOverview(
+        now=now,
+        quota=quota,
+        campaigns=rows,
+        schedules=schedules,
+        alerts=alerts,
+        # Claims queued: a batch is sending (or about to); read from the counters already loaded.
+        senders=_senders_sending() if any(c.queued for c in active) else [],
+    )
+
+
+def _senders_sending() -> list[SenderToday]:
+    """Each sender number's current rate and limit (one query, and Redis for the rates)."""
+    from campaigns.throttle import sender_limiter
+    from whatsapp.models import Sender
+
+    shared = bool(settings.SEND_RATE_LIMIT_URL)
+    return [
+        SenderToday(
+            number=str(sender),
+            rate_now=sender_limiter(sender.phone_number_id, sender.rate).current_rate() if shared else None,
+            limit=sender.rate,
+        )
+        for sender in Sender.objects.order_by("id")
+    ]
 
 
 # --- campaigns ----------------------------------------------------------------
