@@ -59,7 +59,7 @@ class CampaignAdmin(admin.ModelAdmin):
     readonly_fields = ("status", "pause_reason", "estimated_completion_date", *COUNTERS, "created_at", "updated_at")
     fieldsets = (
         (None, {"fields": ("name", "template", "header_parameters", "parameters", "header_media_url", "audience")}),
-        ("Schedule", {"fields": ("priority", "start_at", "end_at", "daily_cap")}),
+        ("Schedule", {"fields": ("priority", "start_at", "end_at", "daily_cap", "sender")}),
         ("State", {"fields": ("status", "pause_reason", "estimated_completion_date")}),
         ("Counters", {"classes": ("collapse",), "fields": COUNTERS}),
     )

@@ -7,7 +7,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from whatsapp.errors import WhatsAppError
-from whatsapp.models import MessageTemplate, WebhookEvent
+from whatsapp.models import MessageTemplate, Sender, WebhookEvent
 from whatsapp.services import templates_sync, webhook_event_replay
 
 
@@ -104,3 +104,11 @@ class WebhookEventAdmin(admin.ModelAdmin):
         self.message_user(request, f"Replayed {ok} webhook(s).", messages.SUCCESS)
         if failed:
             self.message_user(request, f"{failed} webhook(s) failed again; see their error.", messages.ERROR)
+
+
+@admin.register(Sender)
+class SenderAdmin(admin.ModelAdmin):
+    """The business account's sender numbers (superusers: no role has permissions on them)."""
+
+    list_display = ("phone_number_id", "display_phone_number", "business_account_id", "throughput_mps")
+    search_fields = ("phone_number_id", "display_phone_number")

@@ -174,6 +174,7 @@ class Sender(models.Model):
 
     class Meta:
         ordering = ["id"]
+        verbose_name = "sender number"
         # Account configuration, like the WHATSAPP_* settings: superusers only (the roles stay as they are).
         default_permissions = ()
 

@@ -36,6 +36,7 @@ class Migration(migrations.Migration):
                 ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
+                "verbose_name": "sender number",
                 "ordering": ["id"],
                 "default_permissions": (),
             },
