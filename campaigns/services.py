@@ -368,7 +368,7 @@ def campaign_days_rebuild(*, campaign: Campaign) -> int:
 
 
 def campaign_clone(*, campaign: Campaign, name: str | None = None, now: dt.datetime) -> Campaign:
-    """A new draft with the same message and targeting: template, parameters, header, audience, priority, cap.
+    """A new draft with the same message and targeting: template, parameters, header, audience, priority, cap, number.
 
     Nothing of the original's run is copied: no recipients, counters at zero,
     no start or end date (the operator sets them before activating), no pause
@@ -384,6 +384,7 @@ def campaign_clone(*, campaign: Campaign, name: str | None = None, now: dt.datet
         audience_id=campaign.audience_id,
         priority=campaign.priority,
         daily_cap=campaign.daily_cap,
+        sender_id=campaign.sender_id,
     )
     # auto_now_add stamps the clock; the clone was made at `now`.
     Campaign.objects.filter(pk=copy.pk).update(created_at=now, updated_at=now)
