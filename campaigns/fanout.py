@@ -56,6 +56,7 @@ logger = logging.getLogger(__name__)
 R = Recipient.Status
 FAN_OUT_AGAIN = dt.timedelta(seconds=10)  # the task's next look when the workers' backlog was full
 POLL = 0.05
+LEAD = 0.05  # a sub-chunk is dispatched this long before its first slot
 RECORD_AT_MOST = 500
 
 
@@ -252,10 +253,15 @@ def _send_chunk(claims: list[Claim], *, lease: Lease, now: dt.datetime, result: 
             except queue.Empty:
                 return
 
-    def flush() -> None:
-        if answers:
+    flushed = time.monotonic()
+
+    def flush(*, every: float = 0.0) -> None:
+        """Record the accepted answers: at most every `every` seconds, so each statement records many rows."""
+        nonlocal flushed
+        if answers and time.monotonic() - flushed >= every:
             record_answers(list(answers), now=now, result=result)
             answers.clear()
+            flushed = time.monotonic()
 
     try:
         while waiting or in_flight:
@@ -266,7 +272,7 @@ def _send_chunk(claims: list[Claim], *, lease: Lease, now: dt.datetime, result: 
             step = min(window, max(1, math.ceil(first.rate * 0.1)) if first.rate > 0 else max(8, window // 8))
             can_dispatch = bool(waiting) and lease.held() and window - in_flight >= min(step, len(waiting))
             take_outcomes(0 if can_dispatch else POLL)
-            flush()
+            flush(every=0.1)
             if not can_dispatch:
                 continue
             if first.campaign_id in stopped:  # paused by an answer: the rest go back to pending
@@ -277,12 +283,16 @@ def _send_chunk(claims: list[Claim], *, lease: Lease, now: dt.datetime, result: 
                 continue
             n = min(window - in_flight, step, len(waiting))
             slot = time.monotonic() + limiter.reserve(n)
-            while (left := slot - time.monotonic()) > 0.002:  # our slots: keep recording meanwhile
+            # Dispatch a little before our first slot (recording meanwhile); each send then waits for its own
+            # slot on the loop, so a late dispatcher never pushes them later nor squeezes them together.
+            while (left := slot - LEAD - time.monotonic()) > 0.002:
                 take_outcomes(min(left, POLL))
             batch = [waiting.popleft() for _ in range(n)]
             held = recipients_dispatch(lease=lease, ids=[claim.recipient_id for claim in batch])
-            for i, claim in enumerate(c for c in batch if c.recipient_id in held):
-                future = loop.submit(_send(backend, claim, delay=i * interval, loop=loop))
+            for i, claim in enumerate(batch):
+                if claim.recipient_id not in held:
+                    continue
+                future = loop.submit(_send(backend, claim, at=slot + i * interval, loop=loop))
                 future.add_done_callback(lambda f, claim=claim: done.put((claim, f)))
                 in_flight += 1
             # Claims this lease no longer holds were taken back (the sweep, a paused campaign): not ours.
@@ -290,8 +300,9 @@ def _send_chunk(claims: list[Claim], *, lease: Lease, now: dt.datetime, result: 
         flush()
 
 
-async def _send(backend, claim: Claim, *, delay: float, loop: _Loop):
-    if delay > 0:
+async def _send(backend, claim: Claim, *, at: float, loop: _Loop):
+    """Send at the monotonic instant `at` (its slot), not before."""
+    if (delay := at - time.monotonic()) > 0:
         await asyncio.sleep(delay)
     started = time.monotonic()
     try:

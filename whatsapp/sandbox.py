@@ -139,6 +139,7 @@ class _HTTPMixin:
 
     async def _respond(self, request: _Request) -> tuple[int, dict, bool]:
         """(HTTP status, body, close the connection after): the routes, after the simulated latency."""
+        received = time.time()  # when the request reached the server: what a throughput limit counts
         if self.latency:
             await asyncio.sleep(self.latency)
         header = request.headers.get("authorization", "")
@@ -155,7 +156,7 @@ class _HTTPMixin:
             except ValueError:
                 payload = None
             if isinstance(payload, dict):
-                payload["_sender"] = parts[1]
+                payload["_sender"], payload["_received"] = parts[1], received
             status, body, hang = self.handle_send(payload)
             if hang:
                 # Accepted and queued, but no answer before the client's read timeout: the unknown outcome.
@@ -261,7 +262,8 @@ class SandboxServer(_HTTPMixin):
         # What happened, bounded so a long demo run does not grow without end.
         self.accepted: deque[dict] = deque(maxlen=100_000)
         self.refused: deque[dict] = deque(maxlen=100_000)
-        self.arrivals: deque[tuple[float, str, str]] = deque(maxlen=100_000)  # (time.time(), sender number, to)
+        # (when it reached the server, before the simulated latency; the sender number; to)
+        self.arrivals: deque[tuple[float, str, str]] = deque(maxlen=100_000)
         self.webhook_posts: deque[tuple[int, int]] = deque(maxlen=100_000)  # (HTTP status or 0, statuses in it)
         # The webhook queue: a heap of (due, sequence, status dict).
         self._queue: list[tuple[float, int, dict]] = []
@@ -380,7 +382,7 @@ class SandboxServer(_HTTPMixin):
             {"to": to, "template": payload["template"]["name"], "tracker": tracker, "message_id": message_id}
         )
         # When and from which of its numbers each accepted send arrived: per-second counts for rate limits.
-        self.arrivals.append((time.time(), payload.get("_sender", self.phone_number_id), to))
+        self.arrivals.append((payload.get("_received", time.time()), payload.get("_sender", self.phone_number_id), to))
         self._queue_statuses(message_id, to, tracker, fails_later=failing)
         body = {
             "messaging_product": "whatsapp",
