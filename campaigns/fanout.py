@@ -287,6 +287,7 @@ def _send_chunk(claims: list[Claim], *, lease: Lease, now: dt.datetime, result: 
             # slot on the loop, so a late dispatcher never pushes them later nor squeezes them together.
             while (left := slot - LEAD - time.monotonic()) > 0.002:
                 take_outcomes(min(left, POLL))
+                lease.renew_if_due()  # many processes sharing a slow number may wait long for their slots
             batch = [waiting.popleft() for _ in range(n)]
             held = recipients_dispatch(lease=lease, ids=[claim.recipient_id for claim in batch])
             for i, claim in enumerate(batch):
