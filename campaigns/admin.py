@@ -79,7 +79,7 @@ class CampaignAdmin(admin.ModelAdmin):
     # The template's placeholders are fields of CampaignForm, drawn by change_form.html beside the preview.
     fieldsets = (
         (None, {"fields": ("name", "template", "audience", "header_media_url")}),
-        (gettext_lazy("Schedule"), {"fields": ("priority", "start_at", "end_at", "daily_cap")}),
+        (gettext_lazy("Schedule"), {"fields": ("priority", "start_at", "end_at", "daily_cap", "sender")}),
         (gettext_lazy("State"), {"fields": ("status", "pause_reason", "estimated_completion")}),
         (gettext_lazy("Counters"), {"classes": ("collapse",), "fields": COUNTERS}),
     )

@@ -7,8 +7,10 @@ Order of work, each step a promise of docs/architecture.md:
 2. rounds of: lock the quota, count what is left (24-hour window and calendar
    day), split it by priority, claim due recipients in position order
    (FOR UPDATE SKIP LOCKED), reserve their quota, commit them `queued`;
-3. send the round through the backend from a thread pool at up to
-   WHATSAPP_MAX_MPS, recording each outcome as soon as it is known;
+3. send the round through the backend from a thread pool at up to each
+   sender number's rate (campaigns/throttle.py), recording each outcome as
+   soon as it is known; or, fanned out, hand the claims in chunks to send
+   tasks that any worker runs (campaigns/fanout.py);
 4. complete campaigns with nothing pending or queued, and say when to run
    again if the 24-hour window (not the day) held the batch back.
 """
@@ -20,6 +22,7 @@ import datetime as dt
 import logging
 import queue
 import threading
+import time
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -35,7 +38,8 @@ from campaigns.models import Campaign, Recipient
 from campaigns.planning import Demand, continuation_at, parse_clock, retry_delay, split_quota
 from campaigns.quota import quota_frees_at, quota_lock, quota_release, quota_reserve, quota_usage
 from campaigns.rendering import build_components
-from campaigns.throttle import TokenBucket
+from campaigns.throttle import LocalLimiter, sender_limiter
+from whatsapp.services import sender_default
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +61,7 @@ class BatchResult:
     campaigns: dict[int, int] = field(default_factory=dict)  # campaign id -> sent
     paused: dict[int, str] = field(default_factory=dict)  # campaign id -> reason
     continue_at: dt.datetime | None = None
+    seconds: float = 0.0  # how long the batch ran
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, outcome: str, campaign_id: int) -> None:
@@ -64,6 +69,15 @@ class BatchResult:
             setattr(self, outcome, getattr(self, outcome) + 1)
             if outcome == "sent":
                 self.campaigns[campaign_id] = self.campaigns.get(campaign_id, 0) + 1
+
+    def merge(self, other: dict) -> None:
+        """Add a send task's outcome counts (its as_dict())."""
+        with self._lock:
+            for name in ("sent", "failed", "retry_later", "unknown"):
+                setattr(self, name, getattr(self, name) + int(other.get(name, 0)))
+            for cid, n in other.get("campaigns", {}).items():
+                self.campaigns[int(cid)] = self.campaigns.get(int(cid), 0) + int(n)
+            self.paused.update({int(cid): reason for cid, reason in other.get("paused", {}).items()})
 
     def as_dict(self) -> dict:
         return {
@@ -78,6 +92,8 @@ class BatchResult:
             "campaigns": {str(cid): n for cid, n in sorted(self.campaigns.items())},
             "paused": {str(cid): reason for cid, reason in sorted(self.paused.items())},
             "continue_at": self.continue_at.isoformat() if self.continue_at else None,
+            "seconds": round(self.seconds, 3),
+            "messages_per_second": round(self.sent / self.seconds, 1) if self.seconds else 0.0,
         }
 
 
@@ -91,17 +107,38 @@ class Claim:
     components: list
     attempts: int
     claimed_at: dt.datetime
+    sender: str = ""  # the phone number id to send from; "": the backend's configured number
+    limiter_key: str = ""  # the sender number whose rate limit applies
+    rate: float = 0.0  # that number's messages per second; 0: unlimited
+
+    def to_json(self) -> list:
+        return [
+            self.recipient_id, self.campaign_id, self.phone, self.template_name, self.language, self.components,
+            self.attempts, self.claimed_at.isoformat(), self.sender, self.limiter_key, self.rate,
+        ]  # fmt: skip
+
+    @classmethod
+    def from_json(cls, row: list) -> Claim:
+        values = list(row)
+        values[7] = dt.datetime.fromisoformat(values[7])
+        return cls(*values)
 
 
-def batch_send(*, now: dt.datetime) -> BatchResult:
+def batch_send(*, now: dt.datetime, fan_out: bool = False, wait: bool = True) -> BatchResult:
     """Send every running campaign's share of what is left of the messaging limit at `now`.
 
     Safe to run concurrently and as often as wanted: claims are committed
     `queued` (with their quota) under this batch's lease before any API call,
     so two batches never send one recipient twice nor exceed the limit
     together (Promises 1, 2 and 9 in docs/architecture.md).
+
+    `fan_out`: hand the claims in chunks to send tasks on the `send` queue
+    (campaigns/fanout.py) instead of sending them from this process; `wait`:
+    wait for those tasks and count their outcomes (the command), or return
+    once the workers' backlog is full and say when to continue (the task).
     """
     now = as_utc(now)  # windows, leases and delays are real hours (campaigns/clock.py)
+    started = time.monotonic()
     result = BatchResult()
     recipients_expire_leases(now=now)
     _campaigns_start_due(now=now)
@@ -109,18 +146,29 @@ def batch_send(*, now: dt.datetime) -> BatchResult:
     result.skipped += _recipients_skip_unsubscribed()
     chunk = _round_size()
     lease = Lease(now=now)
+    backlogged = False
     try:
-        while lease.held():
-            claims = _claim_round(now=now, size=chunk, lease=lease)
-            if not claims:
-                break
-            _send_round(claims, now=now, result=result, lease=lease)
+        if fan_out:
+            from campaigns.fanout import batch_fan_out
+
+            backlogged = batch_fan_out(now=now, lease=lease, result=result, wait=wait)
+        else:
+            while lease.held():
+                claims = _claim_round(now=now, size=chunk, lease=lease)
+                if not claims:
+                    break
+                _send_round(claims, now=now, result=result, lease=lease)
     finally:
         lease.end()
     _campaigns_complete(now=now)
     usage = quota_usage(now=now)
     result.limit, result.used_24h, result.left = usage.limit, usage.used_24h, usage.left
     result.continue_at = _continuation(now=now, usage=usage)
+    if backlogged:  # the workers have enough queued: claim more once they took some
+        from campaigns.fanout import FAN_OUT_AGAIN
+
+        result.continue_at = now + FAN_OUT_AGAIN
+    result.seconds = time.monotonic() - started
     return result
 
 
@@ -199,7 +247,9 @@ def _claim_round(*, now: dt.datetime, size: int, lease: Lease) -> list[Claim]:
         left = min(usage.left, size)
         if left <= 0:
             return []
-        running = list(Campaign.objects.filter(status=C.RUNNING, start_at__lte=now).select_related("template"))
+        running = list(
+            Campaign.objects.filter(status=C.RUNNING, start_at__lte=now).select_related("template", "sender")
+        )
         demands = []
         for campaign in running:
             cap_left = left
@@ -212,6 +262,7 @@ def _claim_round(*, now: dt.datetime, size: int, lease: Lease) -> list[Claim]:
         shares = split_quota(left, demands)
         claims: list[Claim] = []
         by_id = {campaign.pk: campaign for campaign in running}
+        default_sender = sender_default()
         for campaign_id, n in sorted(shares.items()):
             if n <= 0:
                 continue
@@ -236,6 +287,7 @@ def _claim_round(*, now: dt.datetime, size: int, lease: Lease) -> list[Claim]:
                 )
             quota_reserve(now=now, campaign_id=campaign_id, recipient_ids=ids)
             campaign = by_id[campaign_id]
+            sender = campaign.sender if campaign.sender_id else default_sender
             for recipient in Recipient.objects.filter(id__in=ids).select_related("contact").order_by("position"):
                 claims.append(
                     Claim(
@@ -254,6 +306,9 @@ def _claim_round(*, now: dt.datetime, size: int, lease: Lease) -> list[Claim]:
                         ),
                         attempts=recipient.attempts,
                         claimed_at=now,
+                        sender=sender.phone_number_id if campaign.sender_id else "",
+                        limiter_key=sender.phone_number_id,
+                        rate=sender.rate,
                     )
                 )
     return claims
@@ -277,7 +332,6 @@ def _send_round(claims: list[Claim], *, now: dt.datetime, result: BatchResult, l
     from whatsapp.backends import get_backend
 
     backend = get_backend()
-    throttle = TokenBucket(settings.WHATSAPP_MAX_MPS)
     stopped: dict[int, str] = {}
     waiting = collections.deque(claims)  # claimed, not yet dispatched
     work: queue.SimpleQueue[Claim] = queue.SimpleQueue()  # dispatched, not yet taken by a sender
@@ -289,7 +343,8 @@ def _send_round(claims: list[Claim], *, now: dt.datetime, result: BatchResult, l
 
     def dispatch() -> None:
         """Hand the next sub-chunk to the senders, only the rows this batch still holds."""
-        chunk = [waiting.popleft() for _ in range(min(window, len(waiting)))]
+        # Top the queue up to one window: with the senders' window, at most two are dispatched and unanswered.
+        chunk = [waiting.popleft() for _ in range(min(window - work.qsize(), len(waiting)))]
         held = recipients_dispatch(lease=lease, ids=[claim.recipient_id for claim in chunk])
         for claim in chunk:
             if claim.recipient_id in held:
@@ -298,6 +353,7 @@ def _send_round(claims: list[Claim], *, now: dt.datetime, result: BatchResult, l
             all_dispatched.set()
 
     def send(claim: Claim) -> None:
+        throttle = sender_limiter(claim.limiter_key, claim.rate)
         _send_one(claim, backend=backend, throttle=throttle, now=now, result=result, stopped=stopped, accepted=accepted)
 
     try:
@@ -391,9 +447,15 @@ def _record_accepted(accepted: queue.SimpleQueue, *, now: dt.datetime, result: B
             answers.append(accepted.get_nowait())
         except queue.Empty:
             break
+    record_answers(answers, now=now, result=result)
+    return len(answers)
+
+
+def record_answers(answers: list[tuple[Claim, str]], *, now: dt.datetime, result: BatchResult) -> None:
+    """Record accepted sends: sent with their message ids, many rows per statement; odd answers -> unknown."""
     good, odd = _sort_answers(answers)
     try:
-        lifecycle.recipients_advance(message_ids={c.recipient_id: m for c, m in good}, status=R.SENT, at=now)
+        _record_sent(good, now=now)
     except (IntegrityError, DataError):
         # Taken meanwhile (a webhook recorded it through the tracker): one row at a time finds which.
         logger.warning("recording %d accepted sends together failed; recording them one by one", len(good))
@@ -403,7 +465,20 @@ def _record_accepted(accepted: queue.SimpleQueue, *, now: dt.datetime, result: B
     for claim, message_id in odd.items():
         _record_odd_answer(claim, message_id, now=now)
         result.add("unknown", claim.campaign_id)
-    return len(answers)
+
+
+def _record_sent(good: list[tuple[Claim, str]], *, now: dt.datetime) -> None:
+    """queued -> sent in one UPDATE per campaign; rows a webhook or the sweep moved first by the precedence rule."""
+    by_campaign: dict[int, dict[int, str]] = collections.defaultdict(dict)
+    for claim, message_id in good:
+        by_campaign[claim.campaign_id][claim.recipient_id] = message_id
+    with transaction.atomic():
+        rest: dict[int, str] = {}
+        for campaign_id, message_ids in sorted(by_campaign.items()):
+            moved = lifecycle.recipients_record_accepted(campaign_id=campaign_id, message_ids=message_ids, at=now)
+            rest.update({pk: m for pk, m in message_ids.items() if pk not in moved})
+        if rest:
+            lifecycle.recipients_advance(message_ids=rest, status=R.SENT, at=now)
 
 
 def _sort_answers(answers: list[tuple[Claim, str]]) -> tuple[list[tuple[Claim, str]], dict[Claim, str]]:
@@ -466,7 +541,7 @@ def _send_one(
     claim: Claim,
     *,
     backend,
-    throttle: TokenBucket,
+    throttle: LocalLimiter,
     now,
     result: BatchResult,
     stopped: dict,
@@ -481,7 +556,12 @@ def _send_one(
     throttle.acquire()
     try:
         sent = backend.send_template(
-            claim.phone, claim.template_name, claim.language, claim.components, tracker=str(claim.recipient_id)
+            claim.phone,
+            claim.template_name,
+            claim.language,
+            claim.components,
+            tracker=str(claim.recipient_id),
+            sender=claim.sender or None,
         )
     except WhatsAppError as exc:
         outcome = _record_error(claim, exc, now=now, stopped=stopped)

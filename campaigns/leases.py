@@ -16,6 +16,11 @@ them to the network. From that follow the three rules of a claim:
 
 Lease times follow the batch's clock: its `now` plus the time it has been
 running, so a batch run `--as-of` an instant stays consistent with itself.
+
+Fanned out (campaigns/fanout.py), the batch makes one lease per chunk with its
+claims and a send task takes it (`Lease.take`) and renews it while it sends.
+A task lost before a worker took it never renews it: the sweep gives its rows
+back to pending. The batch's own `end()` never touches rows handed to a chunk.
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ def lease_duration() -> dt.timedelta:
 class Lease:
     """The running batch's lease: renewed every tenth of its duration, held while renewals succeed."""
 
-    def __init__(self, *, now: dt.datetime, monotonic=time.monotonic):
+    def __init__(self, *, now: dt.datetime, monotonic=time.monotonic, row: SendLease | None = None):
         self._monotonic = monotonic
         self._started = monotonic()
         self._now = as_utc(now)
@@ -57,9 +62,26 @@ class Lease:
         self._renewed = self._started  # monotonic time of the last successful renewal
         self._lost = False
         self._lock = threading.Lock()
-        self.row = SendLease.objects.create(
-            holder=f"{socket.gethostname()}:{os.getpid()}"[:200], started_at=now, renewed_at=now
+        self.row = row or SendLease.objects.create(holder=_holder(), started_at=now, renewed_at=now)
+
+    @classmethod
+    def take(cls, *, pk: int, now: dt.datetime, monotonic=time.monotonic) -> Lease | None:
+        """A send task takes its chunk's lease, renewing it at `now`; None when it can no longer be held.
+
+        A chunk that waited in the queue for half a lease or more may be swept
+        any moment: its undispatched rows go back to pending now instead, and
+        the task sends nothing.
+        """
+        half = lease_duration() / 2
+        taken = SendLease.objects.filter(pk=pk, chunk=True, taken_at__isnull=True, renewed_at__gt=now - half).update(
+            renewed_at=now, taken_at=now, holder=_holder()
         )
+        if not taken:
+            if not SendLease.objects.filter(pk=pk, taken_at__isnull=False).exists():  # not another task's
+                recipients_return_undispatched(lease_id=pk)
+                SendLease.objects.filter(pk=pk).delete()
+            return None
+        return cls(now=now, monotonic=monotonic, row=SendLease.objects.get(pk=pk))
 
     @property
     def pk(self) -> int:
@@ -104,6 +126,10 @@ class Lease:
             logger.exception("send lease %s could not be closed; the sweep will take its claims back", self.pk)
 
 
+def _holder() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"[:200]
+
+
 def recipients_dispatch(*, lease: Lease, ids: list[int]) -> set[int]:
     """Mark claims as handed to the network, only those still `queued` under this lease; returns their ids.
 
@@ -112,7 +138,7 @@ def recipients_dispatch(*, lease: Lease, ids: list[int]) -> set[int]:
     """
     if not ids or not lease.held():
         return set()
-    rows = Recipient.objects.filter(id__in=ids, status=R.QUEUED, lease_id=lease.pk)
+    rows = Recipient.objects.filter(id__in=ids, status=R.QUEUED, lease_id=lease.pk, dispatched_at__isnull=True)
     with transaction.atomic():
         dispatched = set(rows.select_for_update().values_list("id", flat=True))
         Recipient.objects.filter(id__in=dispatched).update(dispatched_at=lease.clock())

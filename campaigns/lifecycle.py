@@ -24,7 +24,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 from django.db import connection, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Case, Count, F, Q, Value, When
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -550,6 +550,32 @@ def _plan_row(row: dict, updates: list[StatusUpdate]) -> dict:
 
 def _day(moment: dt.datetime | None) -> dt.date | None:
     return local_day(moment) if moment is not None else None
+
+
+def recipients_record_accepted(*, campaign_id: int, message_ids: dict[int, str], at: dt.datetime) -> set[int]:
+    """queued -> sent with each row's message id, in one UPDATE: the usual outcome of a send; returns the ids moved.
+
+    Only rows still `queued` with no message id move here (the counters by the
+    number moved, as recipients_advance would). The rest (a webhook or the
+    sweep got there first) are the caller's to pass to recipients_advance,
+    which applies the precedence row by row.
+    """
+    with transaction.atomic():
+        ids = list(
+            Recipient.objects.select_for_update()
+            .filter(campaign_id=campaign_id, pk__in=list(message_ids), status=S.QUEUED, message_id__isnull=True)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        if ids:
+            Recipient.objects.filter(pk__in=ids).update(
+                status=S.SENT,
+                message_id=Case(*[When(pk=pk, then=Value(message_ids[pk])) for pk in ids]),
+                sent_at=Case(When(sent_at__lt=at, then=F("sent_at")), default=Value(at)),
+                attempts=F("attempts") + 1,
+            )
+            campaign_bump(campaign_id=campaign_id, deltas=counter_deltas(S.QUEUED, S.SENT, len(ids)), at=at)
+    return set(ids)
 
 
 def day_counts(recipients) -> dict[dt.date, dict[str, int]]:

@@ -57,6 +57,15 @@ class Campaign(models.Model):
     audience = models.ForeignKey(
         "audiences.Audience", verbose_name=_("audience"), on_delete=models.PROTECT, related_name="campaigns"
     )
+    sender = models.ForeignKey(
+        "whatsapp.Sender",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="campaigns",
+        verbose_name=_("sender"),
+        help_text=_("The phone number it sends from. Empty: the first sender number."),
+    )
     priority = models.PositiveIntegerField(
         verbose_name=_("priority"),
         default=1,
@@ -259,6 +268,11 @@ class SendLease(models.Model):
     holder = models.CharField(max_length=200, help_text=_("host:pid of the batch process, for the operator"))
     started_at = models.DateTimeField()
     renewed_at = models.DateTimeField(db_index=True)
+    # A chunk's lease (fan-out): made by the batch with its claims, taken (renewed) by the send task that
+    # sends them. Until `taken_at` it waits in the queue; a task lost there never renews it, so the sweep
+    # gives its rows back to pending.
+    chunk = models.BooleanField(default=False)
+    taken_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         default_permissions = ()  # internal to the batch: nobody edits a lease

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Count, Max
+from django.db.models import Count, Max, Q
 from django.utils.translation import gettext as _
 
 from audiences.erasure import erased_phone, erased_phone_sql
@@ -517,7 +517,7 @@ def campaign_days_rebuild(*, campaign: Campaign) -> int:
 
 
 def campaign_clone(*, campaign: Campaign, name: str | None = None, now: dt.datetime) -> Campaign:
-    """A new draft with the same message and targeting: template, parameters, header, audience, priority, cap.
+    """A new draft with the same message and targeting: template, parameters, header, audience, priority, cap, number.
 
     Nothing of the original's run is copied: no recipients, counters at zero,
     no start or end date (empty start: it starts when activated), no pause
@@ -537,6 +537,7 @@ def campaign_clone(*, campaign: Campaign, name: str | None = None, now: dt.datet
         audience_id=campaign.audience_id,
         priority=campaign.priority,
         daily_cap=campaign.daily_cap,
+        sender_id=campaign.sender_id,
     )
     # auto_now_add stamps the clock; the clone was made at `now`.
     Campaign.objects.filter(pk=copy.pk).update(created_at=now, updated_at=now)
@@ -569,6 +570,7 @@ def recipient_apply_status(*, event, **kwargs) -> bool:
     update = _status_update(event)
     if update is None:
         return False
+    (update,) = _route_trackers([(event, update)], [update])
     return any(o.old != o.new for o in lifecycle.recipients_advance_statuses(updates=[update]))
 
 
@@ -587,7 +589,7 @@ def recipients_apply_statuses(*, events, **kwargs) -> list[str]:
     events = list(events)
     updates = [_status_update(event) for event in events]
     known = [(event, update) for event, update in zip(events, updates, strict=True) if update is not None]
-    batch = _drop_ambiguous_trackers([update for _, update in known])
+    batch = _route_trackers(known, _drop_ambiguous_trackers([update for _, update in known]))
     outcomes = lifecycle.recipients_advance_statuses(updates=batch)
     notes, found = [], set()
     for outcome in outcomes:
@@ -641,6 +643,45 @@ def _status_update(event) -> lifecycle.StatusUpdate | None:
 def _text(value) -> str:
     """PostgreSQL text cannot hold NUL, which JSON can carry ("\\u0000"): dropped rather than fail the batch."""
     return str(value or "").replace("\x00", "")
+
+
+def _route_trackers(known: list, updates: list[lifecycle.StatusUpdate]) -> list[lifecycle.StatusUpdate]:
+    """A status found by tracker only lands on a row of a campaign sending from the number that reports it.
+
+    One query per number named in the body (usually one). Statuses found by
+    message id need no routing: ids are WhatsApp's own and unique.
+    """
+    by_number: dict[str, set[int]] = {}
+    for (event, _unused), update in zip(known, updates, strict=True):
+        number = getattr(event, "phone_number_id", "")
+        if update.tracker is not None and number:
+            by_number.setdefault(number, set()).add(update.tracker)
+    allowed = {
+        (number, pk)
+        for number, trackers in by_number.items()
+        for pk in Recipient.objects.filter(pk__in=trackers).filter(_sent_from(number)).values_list("pk", flat=True)
+    }
+    routed = []
+    for (event, _unused), update in zip(known, updates, strict=True):
+        number = getattr(event, "phone_number_id", "")
+        if update.tracker is not None and number and (number, update.tracker) not in allowed:
+            update = dataclasses.replace(update, tracker=None)
+        routed.append(update)
+    return routed
+
+
+def _sent_from(phone_number_id: str) -> Q:
+    """Recipients of campaigns sending from the number a webhook names (`metadata.phone_number_id`).
+
+    A tracker is only our recipient id: routed by the number, a status of
+    another number on the same webhook never lands on one of our rows.
+    """
+    if not phone_number_id:
+        return Q()
+    from whatsapp.services import sender_default
+
+    by_default = Q(campaign__sender__isnull=True) if sender_default().phone_number_id == phone_number_id else Q(pk=None)
+    return Q(campaign__sender__phone_number_id=phone_number_id) | by_default
 
 
 def _drop_ambiguous_trackers(updates: list[lifecycle.StatusUpdate]) -> list[lifecycle.StatusUpdate]:

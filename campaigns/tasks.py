@@ -9,6 +9,7 @@ from django.utils import timezone
 logger = logging.getLogger(__name__)
 
 SEND_BATCH_TASK = "campaigns.send_batch"
+SEND_CHUNK_TASK = "campaigns.send_chunk"  # routed to the `send` queue (CELERY_TASK_ROUTES)
 ACTIVATE_TASK = "campaigns.activate"
 TOP_UP_TASK = "campaigns.top_up"
 PROGRESS = "PROGRESS"  # a custom state: meta = {"campaign_id", "done", "total"}
@@ -16,16 +17,40 @@ PROGRESS = "PROGRESS"  # a custom state: meta = {"campaign_id", "done", "total"}
 
 @shared_task(name=SEND_BATCH_TASK, ignore_result=True)  # not acks_late: a redelivery must find its rows claimed
 def send_batch_task() -> dict:
-    """Run the send batch now; if the 24-hour window held it back, run again when capacity frees."""
+    """Run the send batch now; if the 24-hour window held it back, run again when capacity frees.
+
+    With SEND_FAN_OUT it hands chunks to the send tasks without waiting for
+    them (a task blocking on other tasks can starve its own worker) and looks
+    again shortly while the workers' backlog is full.
+    """
+    from django.conf import settings
+
     from campaigns.services import batch_continuation_record, batch_send
 
     now = timezone.now()
-    result = batch_send(now=now)
+    result = batch_send(now=now, fan_out=settings.SEND_FAN_OUT, wait=False)
     if result.continue_at is not None:
         send_batch_task.apply_async(eta=result.continue_at)
         logger.info("send batch continues at %s", result.continue_at.isoformat())
     # Written where the admin can read it: "Next send batch" shows the continuation, not only beat's schedule.
     batch_continuation_record(run_at=result.continue_at, now=now, window_full=result.left <= 0)
+    return result.as_dict()
+
+
+@shared_task(name=SEND_CHUNK_TASK, ignore_result=False)  # not acks_late: a redelivered chunk finds its lease taken
+def send_chunk_task(lease_id: int, now: str, handed_at: float, claims: list) -> dict:
+    """Send one chunk of claims the batch handed out (campaigns/fanout.py); its outcome counts are the result.
+
+    Its lease's clock is the batch's `now` plus the time since it was handed out.
+    """
+    import datetime as dt
+    import time
+
+    from campaigns.batch import Claim
+    from campaigns.fanout import chunk_send
+
+    at = dt.datetime.fromisoformat(now) + dt.timedelta(seconds=max(0.0, time.time() - handed_at))
+    result = chunk_send(lease_id=lease_id, claims=[Claim.from_json(row) for row in claims], now=at)
     return result.as_dict()
 
 

@@ -19,6 +19,10 @@ Alerts, each with the page where the operator acts:
 - webhook bodies stored minutes ago and still not processed (no worker, or
   their task was lost: statuses and opt-outs wait), and bodies whose
   processing failed in the last days.
+
+While a batch runs (some campaign has claims queued), each sender number's current send
+rate beside its limit (campaigns/throttle.py counts sends per second in
+Redis; without Redis the rate is not shared between processes, so not shown).
 """
 
 from __future__ import annotations
@@ -106,6 +110,15 @@ class Continuation:
 
 
 @dataclass(frozen=True)
+class SenderToday:
+    """A sender number while a batch runs: what it sends now (messages/s, None: not measured) and its limit."""
+
+    number: str
+    rate_now: float | None
+    limit: float  # 0: unlimited
+
+
+@dataclass(frozen=True)
 class TodayOverview:
     now: dt.datetime
     quota: QuotaUsage
@@ -113,6 +126,7 @@ class TodayOverview:
     schedules: list[BatchSchedule]
     alerts: list[Alert] = field(default_factory=list)
     continuation: Continuation | None = None
+    senders: list[SenderToday] = field(default_factory=list)  # only while a batch runs
 
     @property
     def quota_used_percent(self) -> int:
@@ -168,7 +182,25 @@ def today_overview(*, now: dt.datetime) -> TodayOverview:
         schedules=schedules,
         alerts=alerts,
         continuation=Continuation(*continuation) if continuation else None,
+        # Claims queued: a batch is sending (or about to); read from the counters already loaded.
+        senders=_senders_sending() if any(c.queued for c in active) else [],
     )
+
+
+def _senders_sending() -> list[SenderToday]:
+    """Each sender number's current rate and limit (one query, and Redis for the rates)."""
+    from campaigns.throttle import sender_limiter
+    from whatsapp.models import Sender
+
+    shared = bool(settings.SEND_RATE_LIMIT_URL)
+    return [
+        SenderToday(
+            number=str(sender),
+            rate_now=sender_limiter(sender.phone_number_id, sender.rate).current_rate() if shared else None,
+            limit=sender.rate,
+        )
+        for sender in Sender.objects.order_by("id")
+    ]
 
 
 # --- campaigns ----------------------------------------------------------------

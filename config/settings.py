@@ -162,6 +162,11 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Send chunks have their own queue, so workers can be dedicated to sending (`-Q send`) or not; a plain
+# `celery -A config worker` consumes every queue declared here.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = {"celery": {}, "send": {}}
+CELERY_TASK_ROUTES = {"campaigns.send_chunk": {"queue": "send"}}
 DJANGO_CELERY_BEAT_TZ_AWARE = True
 
 # --- WhatsApp ---------------------------------------------------------------
@@ -177,6 +182,8 @@ WHATSAPP_DAILY_LIMIT = env.int("WHATSAPP_DAILY_LIMIT", default=250)
 WHATSAPP_MAX_MPS = env.float("WHATSAPP_MAX_MPS", default=80)
 # In flight at once = throughput x API latency: 32 keeps 80/s at up to 400 ms a call.
 WHATSAPP_SEND_THREADS = env.int("WHATSAPP_SEND_THREADS", default=32)
+# Requests in flight per sending process, at most (the asynchronous sender keeps rate x latency, doubled).
+WHATSAPP_MAX_IN_FLIGHT = env.int("WHATSAPP_MAX_IN_FLIGHT", default=256)
 WHATSAPP_CONNECT_TIMEOUT = env.float("WHATSAPP_CONNECT_TIMEOUT", default=5)
 WHATSAPP_READ_TIMEOUT = env.float("WHATSAPP_READ_TIMEOUT", default=20)
 WHATSAPP_WEBHOOK_MAX_BYTES = env.int("WHATSAPP_WEBHOOK_MAX_BYTES", default=4 * 1024 * 1024)
@@ -221,6 +228,15 @@ SEND_WINDOW_START = env.str("SEND_WINDOW_START", default="09:00")
 SEND_WINDOW_END = env.str("SEND_WINDOW_END", default="20:00")
 SEND_MAX_ATTEMPTS = env.int("SEND_MAX_ATTEMPTS", default=5)
 SEND_CLAIM_LEASE_MINUTES = env.float("SEND_CLAIM_LEASE_MINUTES", default=10)
+# Scaling out (docs/architecture.md, "Fan-out"): the batch hands claimed chunks to send tasks on the
+# `send` queue. On by default with a Redis broker (workers on any number of machines); off on the
+# embedded stack, whose one worker sends in its own process the same way.
+_redis_broker = CELERY_BROKER_URL.startswith(("redis://", "rediss://"))
+SEND_FAN_OUT = env.bool("SEND_FAN_OUT", default=_redis_broker)
+SEND_CHUNK_SIZE = env.int("SEND_CHUNK_SIZE", default=500)
+SEND_FAN_OUT_BACKLOG = env.int("SEND_FAN_OUT_BACKLOG", default=4)  # chunks waiting for a worker, at most
+# The per-number rate limit shared by every process (campaigns/throttle.py); empty: in-process only.
+SEND_RATE_LIMIT_URL = env.str("SEND_RATE_LIMIT_URL", default=CELERY_BROKER_URL if _redis_broker else "")
 CAMPAIGN_FAILURE_ALERT_RATE = env.float("CAMPAIGN_FAILURE_ALERT_RATE", default=0.05)
 
 # --- Logging: one line per event on stdout, secrets redacted -----------------

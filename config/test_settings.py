@@ -26,6 +26,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 WHATSAPP_BACKEND = "whatsapp.backends.locmem.LocmemBackend"
+SEND_FAN_OUT = False  # a test that fans out says so
 
 VAR_DIR.mkdir(parents=True, exist_ok=True)  # noqa: F405
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405

@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from audiences.admin_phones import MaskedPhonesMixin
 from audiences.phones import InvalidPhoneNumber, mask_phones_in_json, mask_phones_in_text, normalize_phone
 from whatsapp.errors import WhatsAppError
-from whatsapp.models import MessageTemplate, WebhookEvent, WebhookEventKey
+from whatsapp.models import MessageTemplate, Sender, WebhookEvent, WebhookEventKey
 from whatsapp.services import templates_sync, webhook_event_replay
 
 
@@ -168,3 +168,11 @@ class WebhookEventAdmin(MaskedPhonesMixin, admin.ModelAdmin):
             "masked": self.masks_phones(request),
         }
         return TemplateResponse(request, "admin/whatsapp/webhookevent/replay_confirmation.html", context)
+
+
+@admin.register(Sender)
+class SenderAdmin(admin.ModelAdmin):
+    """The business account's sender numbers (superusers: no role has permissions on them)."""
+
+    list_display = ("phone_number_id", "display_phone_number", "business_account_id", "throughput_mps")
+    search_fields = ("phone_number_id", "display_phone_number")

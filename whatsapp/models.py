@@ -192,3 +192,41 @@ class WebhookEventKey(models.Model):
 
     def __str__(self) -> str:
         return self.value
+
+
+class Sender(models.Model):
+    """One of the business account's phone numbers that sends (docs/architecture.md, "Sender numbers").
+
+    The messaging limit belongs to the business portfolio and is shared by all
+    its numbers (campaigns/quota.py); the throughput (messages per second) is
+    each number's own (campaigns/throttle.py). The first sender is made from
+    the WHATSAPP_* settings when first needed (`sender_default`), so a single
+    number works with no admin step.
+    """
+
+    phone_number_id = models.CharField(max_length=50, unique=True, help_text="The Cloud API's id of the number.")
+    display_phone_number = models.CharField(max_length=30, blank=True, help_text="The number as people see it.")
+    business_account_id = models.CharField(max_length=50, blank=True, help_text="Its WhatsApp Business Account.")
+    throughput_mps = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Messages per second this number may send (Meta: 80 by default, up to 1,000). "
+        "Empty: WHATSAPP_MAX_MPS.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = "sender number"
+        # Account configuration, like the WHATSAPP_* settings: superusers only (the roles stay as they are).
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return self.display_phone_number or self.phone_number_id
+
+    @property
+    def rate(self) -> float:
+        """Messages per second for the limiter; 0 or less: unlimited."""
+        from django.conf import settings
+
+        return self.throughput_mps if self.throughput_mps is not None else settings.WHATSAPP_MAX_MPS

@@ -6,6 +6,11 @@ HTTP, answers with real-shaped bodies and errors, and posts signed status
 webhooks back (sent -> delivered -> read, or failed) from a background
 dispatcher that batches whatever has piled up into one POST, like Meta does.
 
+Its HTTP side is one asyncio event loop in a thread (HTTP/1.1, keep-alive):
+a thousand requests a second waiting out a 200 ms latency are a thousand
+sleeping coroutines, where a thread per connection and a listen backlog of 5
+reset connections long before that.
+
     with SandboxServer(webhook_url=..., app_secret=...) as sandbox:   # port 0: a free port
         ... point WHATSAPP_API_BASE_URL at sandbox.url ...
         sandbox.wait_idle(timeout=10)                                  # every queued webhook posted
@@ -13,7 +18,9 @@ dispatcher that batches whatever has piled up into one POST, like Meta does.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import hashlib
 import heapq
 import hmac
@@ -22,12 +29,13 @@ import json
 import logging
 import random
 import re
+import socket
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http import HTTPStatus
 from urllib.parse import parse_qs, urlsplit
 
 logger = logging.getLogger(__name__)
@@ -93,7 +101,112 @@ def graph_error(code: int, message: str, details: str = "", *, type_: str = "OAu
     return {"error": error}
 
 
-class SandboxServer:
+class _Request:
+    __slots__ = ("method", "path", "headers", "body")
+
+    def __init__(self, method: str, path: str, headers: dict[str, str], body: bytes):
+        self.method, self.path, self.headers, self.body = method, path, headers, body
+
+
+class _HTTPMixin:
+    """The HTTP side on an asyncio loop: a minimal HTTP/1.1 server, enough for JSON requests with a body length."""
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while not self._stop.is_set():
+                request = await _read_request(reader)
+                if request is None:
+                    return
+                status, body, close = await self._respond(request)
+                if status == 0:  # hung up without answering (a simulated timeout)
+                    return
+                raw = json.dumps(body).encode()
+                head = (
+                    f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\nServer: WhatsAppSandbox/1.0\r\n"
+                    f"Content-Type: application/json\r\nContent-Length: {len(raw)}\r\n"
+                    f"{'Connection: close' + chr(13) + chr(10) if close else ''}\r\n"
+                )
+                writer.write(head.encode("latin-1") + raw)
+                await writer.drain()
+                if close or request.headers.get("connection", "").lower() == "close":
+                    return
+        except (OSError, asyncio.IncompleteReadError, ValueError):
+            return  # the client went away or sent something unreadable: nothing to tell it
+        except asyncio.CancelledError:
+            return  # the sandbox is stopping
+        finally:
+            writer.close()
+
+    async def _respond(self, request: _Request) -> tuple[int, dict, bool]:
+        """(HTTP status, body, close the connection after): the routes, after the simulated latency."""
+        received = time.time()  # when the request reached the server: what a throughput limit counts
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        header = request.headers.get("authorization", "")
+        token = header[7:] if header.startswith("Bearer ") else ""
+        if not token or (self.access_token is not None and not hmac.compare_digest(token, self.access_token)):
+            return 401, graph_error(190, "Invalid OAuth access token - Cannot parse access token"), False
+        split = urlsplit(request.path)
+        parts = split.path.strip("/").split("/")
+        if request.method == "POST":
+            if len(parts) != 3 or parts[2] != "messages" or parts[1] not in self.phone_number_ids:
+                return 400, graph_error(100, "Unsupported post request", f"No such endpoint: {request.path}"), False
+            try:
+                payload = json.loads(request.body)
+            except ValueError:
+                payload = None
+            if isinstance(payload, dict):
+                payload["_sender"], payload["_received"] = parts[1], received
+            status, body, hang = self.handle_send(payload)
+            if hang:
+                # Accepted and queued, but no answer before the client's read timeout: the unknown outcome.
+                await asyncio.sleep(self.hang_seconds)
+                return status, body, True
+            return status, body, False
+        if request.method == "GET" and len(parts) == 3 and parts[1] == self.waba_id and parts[2] == "message_templates":
+            return 200, self.handle_templates(parse_qs(split.query)), False
+        return (
+            400,
+            graph_error(100, f"Unsupported {request.method.lower()} request", f"No such endpoint: {request.path}"),
+            False,
+        )
+
+    def _serve_http(self) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        self._loop = loop
+        try:
+            server = loop.run_until_complete(asyncio.start_server(self._connection, sock=self._socket))
+            self._served.set()
+            loop.run_forever()
+            server.close()
+            tasks = asyncio.all_tasks(loop)
+            for task in tasks:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        finally:
+            self._served.set()
+            loop.close()
+
+
+async def _read_request(reader: asyncio.StreamReader) -> _Request | None:
+    line = await reader.readline()
+    if not line:
+        return None
+    method, path, _version = line.decode("latin-1").split(" ", 2)
+    headers: dict[str, str] = {}
+    while True:
+        line = await reader.readline()
+        if line in (b"\r\n", b"\n", b""):
+            break
+        name, _, value = line.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+    length = int(headers.get("content-length") or 0)
+    body = await reader.readexactly(length) if length else b""
+    return _Request(method, path, headers, body)
+
+
+class SandboxServer(_HTTPMixin):
     """The Cloud API stand-in. Start on port 0 for a free port; `url` is what WHATSAPP_API_BASE_URL should be."""
 
     def __init__(
@@ -104,6 +217,7 @@ class SandboxServer:
         access_token: str | None = None,  # None: any bearer token is accepted (but one is required)
         api_version: str = "v23.0",
         phone_number_id: str = "100000000000001",
+        other_phone_number_ids: tuple[str, ...] = (),  # more sender numbers of the same business account
         waba_id: str = "200000000000002",
         display_phone_number: str = "15550001111",
         host: str = "127.0.0.1",
@@ -127,6 +241,7 @@ class SandboxServer:
         self.access_token = access_token
         self.api_version = api_version
         self.phone_number_id = phone_number_id
+        self.phone_number_ids = {phone_number_id, *other_phone_number_ids}
         self.waba_id = waba_id
         self.display_phone_number = display_phone_number
         self.latency = latency_ms / 1000
@@ -147,6 +262,8 @@ class SandboxServer:
         # What happened, bounded so a long demo run does not grow without end.
         self.accepted: deque[dict] = deque(maxlen=100_000)
         self.refused: deque[dict] = deque(maxlen=100_000)
+        # (when it reached the server, before the simulated latency; the sender number; to)
+        self.arrivals: deque[tuple[float, str, str]] = deque(maxlen=100_000)
         self.webhook_posts: deque[tuple[int, int]] = deque(maxlen=100_000)  # (HTTP status or 0, statuses in it)
         # The webhook queue: a heap of (due, sequence, status dict).
         self._queue: list[tuple[float, int, dict]] = []
@@ -155,25 +272,28 @@ class SandboxServer:
         self._stop = threading.Event()
         self._rate_window: list[float] = []
         self._rate_lock = threading.Lock()
-        self.httpd = ThreadingHTTPServer((host, port), _handler_for(self))
-        self.httpd.daemon_threads = True
+        # Bound now, so `url` is known before start(); served by the event loop thread.
+        self._socket = socket.create_server((host, port), backlog=4096)
+        self._address = self._socket.getsockname()[:2]
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._served = threading.Event()
         self._threads: list[threading.Thread] = []
 
     # --- lifecycle ----------------------------------------------------------
     @property
     def port(self) -> int:
-        return self.httpd.server_address[1]
+        return self._address[1]
 
     @property
     def url(self) -> str:
-        return f"http://{self.httpd.server_address[0]}:{self.port}"
+        return f"http://{self._address[0]}:{self.port}"
 
     def start(self) -> SandboxServer:
-        serve = (self.httpd.serve_forever, (0.05,))
-        for (target, args), name in ((serve, "sandbox-http"), ((self._dispatch_forever, ()), "sandbox-webhooks")):
-            thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        for target, name in ((self._serve_http, "sandbox-http"), (self._dispatch_forever, "sandbox-webhooks")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
+        self._served.wait(10)
         return self
 
     def serve_forever(self) -> None:
@@ -189,10 +309,12 @@ class SandboxServer:
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        if self._loop is not None and not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # closed meanwhile
+                self._loop.call_soon_threadsafe(self._loop.stop)
         for thread in self._threads:
             thread.join(timeout=10)
+        self._socket.close()
 
     def __enter__(self) -> SandboxServer:
         return self.start()
@@ -259,6 +381,8 @@ class SandboxServer:
         self.accepted.append(
             {"to": to, "template": payload["template"]["name"], "tracker": tracker, "message_id": message_id}
         )
+        # When and from which of its numbers each accepted send arrived: per-second counts for rate limits.
+        self.arrivals.append((payload.get("_received", time.time()), payload.get("_sender", self.phone_number_id), to))
         self._queue_statuses(message_id, to, tracker, fails_later=failing)
         body = {
             "messaging_product": "whatsapp",
@@ -423,66 +547,3 @@ def validate_template_payload(payload) -> str | None:
         if not isinstance(parameters, list) or not all(isinstance(p, dict) and p.get("type") for p in parameters):
             return f"Param template['components'][{component['type']}]['parameters'] must be a list with types."
     return None
-
-
-def _handler_for(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive: the client's pooled connections are reused
-        server_version = "WhatsAppSandbox/1.0"
-
-        def log_message(self, format, *args):  # noqa: A002 (BaseHTTPRequestHandler's signature)
-            logger.debug("sandbox: " + format, *args)
-
-        def _answer(self, status: int, body: dict) -> None:
-            raw = json.dumps(body).encode()
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-            except OSError:
-                pass  # the client gave up (a simulated timeout): nothing to tell it
-
-        def _authorised(self) -> bool:
-            header = self.headers.get("Authorization", "")
-            token = header[7:] if header.startswith("Bearer ") else ""
-            if not token or (sandbox.access_token is not None and not hmac.compare_digest(token, sandbox.access_token)):
-                self._answer(401, graph_error(190, "Invalid OAuth access token - Cannot parse access token"))
-                return False
-            return True
-
-        def do_POST(self):  # noqa: N802 (BaseHTTPRequestHandler's naming)
-            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            if sandbox.latency:
-                sandbox._stop.wait(sandbox.latency)
-            if not self._authorised():
-                return
-            parts = urlsplit(self.path).path.strip("/").split("/")
-            if len(parts) != 3 or parts[2] != "messages" or parts[1] != sandbox.phone_number_id:
-                self._answer(400, graph_error(100, "Unsupported post request", f"No such endpoint: {self.path}"))
-                return
-            try:
-                payload = json.loads(raw)
-            except ValueError:
-                payload = None
-            status, body, hang = sandbox.handle_send(payload)
-            if hang:
-                # Accepted and queued, but no answer before the client's read timeout: the unknown outcome.
-                sandbox._stop.wait(sandbox.hang_seconds)
-                self.close_connection = True
-            self._answer(status, body)
-
-        def do_GET(self):  # noqa: N802
-            if sandbox.latency:
-                sandbox._stop.wait(sandbox.latency)
-            if not self._authorised():
-                return
-            split = urlsplit(self.path)
-            parts = split.path.strip("/").split("/")
-            if len(parts) == 3 and parts[1] == sandbox.waba_id and parts[2] == "message_templates":
-                self._answer(200, sandbox.handle_templates(parse_qs(split.query)))
-            else:
-                self._answer(400, graph_error(100, "Unsupported get request", f"No such endpoint: {self.path}"))
-
-    return Handler

@@ -6,13 +6,14 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from whatsapp import signals
 from whatsapp.errors import WebhookValidationError
 from whatsapp.events import MessageEvent, PreferenceEvent, StatusEvent
-from whatsapp.models import MessageTemplate, WebhookEvent
+from whatsapp.models import MessageTemplate, Sender, WebhookEvent
 from whatsapp.parsing import load_payload, parse_events
 
 logger = logging.getLogger(__name__)
@@ -178,3 +179,23 @@ def templates_sync(*, now: datetime, backend=None) -> TemplateSyncResult:
             status=MessageTemplate.Status.MISSING, synced_at=now
         )
     return TemplateSyncResult(created=created, updated=updated, missing=missing)
+
+
+def sender_default() -> Sender:
+    """The first sender number: what a campaign with no sender sends from.
+
+    Made from WHATSAPP_PHONE_NUMBER_ID and WHATSAPP_BUSINESS_ACCOUNT_ID when
+    there is none yet, so one number needs no admin step. Its throughput is
+    left empty: it follows WHATSAPP_MAX_MPS.
+    """
+    sender = Sender.objects.order_by("id").first()
+    if sender is not None:
+        return sender
+    try:
+        with transaction.atomic():
+            return Sender.objects.create(
+                phone_number_id=settings.WHATSAPP_PHONE_NUMBER_ID or "default",
+                business_account_id=settings.WHATSAPP_BUSINESS_ACCOUNT_ID,
+            )
+    except IntegrityError:  # another process made it meanwhile
+        return Sender.objects.order_by("id").first()

@@ -29,7 +29,7 @@ django.setup()
 from django.core.management import call_command
 print("ready", flush=True)
 sys.stdin.read()
-call_command("send_batch", "--as-of", sys.argv[1], "--json")
+call_command("send_batch", "--as-of", sys.argv[1], "--json", *sys.argv[2:])
 """
 
 
@@ -55,11 +55,11 @@ def batch_env(sandbox: SandboxServer, **extra) -> dict:
     return env
 
 
-def start_batches(count: int, *, as_of: dt.datetime, env: dict) -> list[subprocess.Popen]:
-    """Start `count` batch processes, wait until each is ready, then release them together."""
+def start_batches(count: int, *, as_of: dt.datetime, env: dict, args: tuple = ()) -> list[subprocess.Popen]:
+    """Start `count` batch processes (`args`: more send_batch options), wait until each is ready, release them."""
     processes = [
         subprocess.Popen(
-            [sys.executable, "-c", RUNNER, as_of.isoformat()],
+            [sys.executable, "-c", RUNNER, as_of.isoformat(), *args],
             cwd=ROOT,
             env=env,
             stdin=subprocess.PIPE,

@@ -58,13 +58,17 @@ def test_many_accepted_sends_follow_the_precedence_rule_like_one_at_a_time():
 def test_a_threaded_batch_records_every_accepted_send_with_its_message_id(settings, outbox, monkeypatch):
     settings.WHATSAPP_SEND_THREADS = 8
     calls = []
-    original = lifecycle.recipients_advance
 
-    def counting(**kwargs):
-        calls.append(len(kwargs["message_ids"]))
-        return original(**kwargs)
+    def counting(original):
+        def record(**kwargs):
+            calls.append(len(kwargs["message_ids"]))
+            return original(**kwargs)
 
-    monkeypatch.setattr(lifecycle, "recipients_advance", counting)
+        return record
+
+    # queued -> sent many rows per statement, anything else by the precedence rule: each send counted once.
+    for name in ("recipients_advance", "recipients_record_accepted"):
+        monkeypatch.setattr(lifecycle, name, counting(getattr(lifecycle, name)))
     campaign = running_campaign(150)
     result = batch_send(now=START)
 
@@ -91,7 +95,8 @@ def test_when_recording_fails_the_round_stops_only_in_flight_rows_stay_claimed_a
     def database_gone(**kwargs):
         raise RuntimeError("database gone")
 
-    monkeypatch.setattr(lifecycle, "recipients_advance", database_gone)
+    for name in ("recipients_advance", "recipients_record_accepted"):  # every way an answer is recorded
+        monkeypatch.setattr(lifecycle, name, database_gone)
     with pytest.raises(RuntimeError, match="database gone"):
         batch_send(now=START)
     monkeypatch.undo()

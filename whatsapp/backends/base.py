@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
@@ -18,13 +19,36 @@ class BaseBackend(ABC):
     Implementations are shared by all threads of a process (see `get_backend()`)
     and must be safe to call concurrently. Failures raise `WhatsAppError`; a
     request that went out without an answer raises it with kind UNKNOWN_OUTCOME.
+    `sender` is the phone number id to send from (None: the configured one).
     """
 
     @abstractmethod
     def send_template(
-        self, to: str, template_name: str, language: str, components: list[dict], tracker: str | None = None
+        self,
+        to: str,
+        template_name: str,
+        language: str,
+        components: list[dict],
+        tracker: str | None = None,
+        *,
+        sender: str | None = None,
     ) -> SendResult:
         """Send one template message; the answer's message id and status, or WhatsAppError."""
+
+    async def asend_template(
+        self,
+        to: str,
+        template_name: str,
+        language: str,
+        components: list[dict],
+        tracker: str | None = None,
+        *,
+        sender: str | None = None,
+    ) -> SendResult:
+        """send_template for the asynchronous sender; backends with an asynchronous client override it."""
+        return await asyncio.to_thread(
+            self.send_template, to, template_name, language, components, tracker, sender=sender
+        )
 
     @abstractmethod
     def list_templates(self) -> list[dict]:

@@ -13,7 +13,14 @@ logger = logging.getLogger(__name__)
 
 class ConsoleBackend(BaseBackend):
     def send_template(
-        self, to: str, template_name: str, language: str, components: list[dict], tracker: str | None = None
+        self,
+        to: str,
+        template_name: str,
+        language: str,
+        components: list[dict],
+        tracker: str | None = None,
+        *,
+        sender: str | None = None,
     ) -> SendResult:
         message_id = "wamid.console." + secrets.token_urlsafe(18)
         logger.info(

@@ -49,7 +49,14 @@ class LocmemBackend(BaseBackend):
             cls._error_queue.extend(errors)
 
     def send_template(
-        self, to: str, template_name: str, language: str, components: list[dict], tracker: str | None = None
+        self,
+        to: str,
+        template_name: str,
+        language: str,
+        components: list[dict],
+        tracker: str | None = None,
+        *,
+        sender: str | None = None,
     ) -> SendResult:
         with self._lock:
             error = self._errors_by_phone.get(_key(to))
@@ -66,6 +73,7 @@ class LocmemBackend(BaseBackend):
                     "components": components,
                     "tracker": tracker,
                     "message_id": message_id,
+                    **({"sender": sender} if sender else {}),
                 }
             )
         return SendResult(message_id=message_id, message_status="accepted")
