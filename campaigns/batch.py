@@ -334,7 +334,7 @@ def _send_round(claims: list[Claim], *, now: dt.datetime, result: BatchResult, l
     backend = get_backend()
     stopped: dict[int, str] = {}
     waiting = collections.deque(claims)  # claimed, not yet dispatched
-    work: queue.SimpleQueue[Claim] = queue.SimpleQueue()  # dispatched, not yet taken by a sender
+    work: queue.SimpleQueue[Claim | None] = queue.SimpleQueue()  # dispatched, not yet taken; None: stop
     accepted: queue.SimpleQueue[tuple[Claim, str]] = queue.SimpleQueue()
     halt, all_dispatched = threading.Event(), threading.Event()
     threads = settings.WHATSAPP_SEND_THREADS
@@ -349,8 +349,6 @@ def _send_round(claims: list[Claim], *, now: dt.datetime, result: BatchResult, l
         for claim in chunk:
             if claim.recipient_id in held:
                 work.put(claim)
-        if not waiting:
-            all_dispatched.set()
 
     def send(claim: Claim) -> None:
         throttle = sender_limiter(claim.limiter_key, claim.rate)
@@ -368,15 +366,14 @@ def _send_round(claims: list[Claim], *, now: dt.datetime, result: BatchResult, l
             return
 
         def sender() -> None:
+            # A blocking get() that a None wakes: a SimpleQueue.get(timeout=...) loop was seen to stay blocked
+            # past its timeout (CI, under load), leaving the round waiting for a sender that never came back.
             try:
-                while not halt.is_set():
-                    try:
-                        claim = work.get(timeout=0.05)
-                    except queue.Empty:
-                        if all_dispatched.is_set():
-                            return
-                        continue
-                    if not lease.held():
+                while True:
+                    claim = work.get()
+                    if claim is None:
+                        return
+                    if halt.is_set() or not lease.held():
                         work.put(claim)  # given back below as never sent
                         return
                     try:
@@ -389,6 +386,8 @@ def _send_round(claims: list[Claim], *, now: dt.datetime, result: BatchResult, l
         pool = [threading.Thread(target=sender, name=f"send-{i}") for i in range(min(threads, len(claims)))]
         for thread in pool:
             thread.start()
+        stall_limit = max(60.0, 3 * settings.WHATSAPP_READ_TIMEOUT)
+        progress, progressed_at = None, time.monotonic()
         try:
             while True:
                 lease.renew_if_due()
@@ -396,15 +395,28 @@ def _send_round(claims: list[Claim], *, now: dt.datetime, result: BatchResult, l
                     break
                 if waiting and work.qsize() < window:
                     dispatch()
-                if not waiting:
-                    all_dispatched.set()  # whatever path emptied it, no sender waits for more
+                if not waiting and not all_dispatched.is_set():
+                    all_dispatched.set()
+                    for _ in pool:
+                        work.put(None)  # after the last claim: each sender ends once the queue is drained
                 finished = not any(thread.is_alive() for thread in pool)
-                if finished and waiting:
-                    break  # no sender left: the rest was never dispatched and goes back to pending (Lease.end)
+                if finished and (waiting or not work.empty()):
+                    break  # no sender left: the rest was never sent and goes back to pending (Lease.end)
+                # A watchdog: nothing dispatched, taken or answered for longer than any answer can take means the
+                # round is stuck; stop it (what was never sent goes back to pending) rather than hold the batch.
+                now_progress = (len(waiting), work.qsize(), result.sent, result.failed, result.unknown,
+                                result.retry_later, accepted.qsize())  # fmt: skip
+                if now_progress != progress:
+                    progress, progressed_at = now_progress, time.monotonic()
+                elif time.monotonic() - progressed_at > stall_limit:
+                    logger.error("send round made no progress for %.0f s: stopped, the unsent go back", stall_limit)
+                    break
                 if not _record_accepted(accepted, now=now, result=result, wait=0.05) and finished:
                     break
         finally:
             halt.set()
+            for _ in pool:
+                work.put(None)  # wakes every sender still waiting
             for thread in pool:
                 thread.join()
             close_old_connections()
@@ -418,7 +430,9 @@ def _give_back(work: queue.SimpleQueue, *, lease: Lease) -> None:
     """Rows dispatched that no sender took (the round stopped): never sent, so not in flight."""
     unsent = []
     while not work.empty():
-        unsent.append(work.get().recipient_id)
+        claim = work.get()
+        if claim is not None:  # the senders' wake-up marks
+            unsent.append(claim.recipient_id)
     try:
         recipients_undispatch(lease=lease, ids=unsent)
     except Exception:  # the sweep will count them as in flight: unknown, never a double send
@@ -547,7 +561,6 @@ def _send_one(
     stopped: dict,
     accepted: queue.SimpleQueue,
 ) -> None:
-    from whatsapp.errors import ErrorKind, WhatsAppError
 
     if claim.campaign_id in stopped:
         _release(claim, now=now)
@@ -563,18 +576,29 @@ def _send_one(
             tracker=str(claim.recipient_id),
             sender=claim.sender or None,
         )
-    except WhatsAppError as exc:
-        outcome = _record_error(claim, exc, now=now, stopped=stopped)
-        result.add(outcome, claim.campaign_id)
-        if exc.kind == ErrorKind.STOP_CAMPAIGN:
-            result.paused[claim.campaign_id] = exc.reason
-    except Exception:
-        # Not a WhatsApp answer: the request may have gone out, so never resend it automatically.
-        logger.exception("send to recipient %s ended without an answer; marked unknown", claim.recipient_id)
-        lifecycle.recipient_advance(recipient_id=claim.recipient_id, status=R.UNKNOWN, at=now, only_from={R.QUEUED})
-        result.add("unknown", claim.campaign_id)
+    except Exception as exc:
+        record_send_failure(claim, exc, now=now, result=result, stopped=stopped)
     else:
         accepted.put((claim, sent.message_id))  # recorded by _send_round's thread
+
+
+def record_send_failure(claim: Claim, exc: Exception, *, now: dt.datetime, result: BatchResult, stopped: dict) -> None:
+    """A send that raised instead of answering with a message id (the threads' and the fan-out's sends alike).
+
+    A WhatsApp answer is recorded by its kind (`_record_error`); anything else
+    may have gone out after the request left, so the row becomes `unknown`
+    and is never resent automatically.
+    """
+    from whatsapp.errors import ErrorKind, WhatsAppError
+
+    if isinstance(exc, WhatsAppError):
+        result.add(_record_error(claim, exc, now=now, stopped=stopped), claim.campaign_id)
+        if exc.kind == ErrorKind.STOP_CAMPAIGN:
+            result.paused[claim.campaign_id] = exc.reason
+        return
+    logger.error("send to recipient %s ended without an answer; marked unknown", claim.recipient_id, exc_info=exc)
+    lifecycle.recipient_advance(recipient_id=claim.recipient_id, status=R.UNKNOWN, at=now, only_from={R.QUEUED})
+    result.add("unknown", claim.campaign_id)
 
 
 def _error_fields(exc) -> dict:

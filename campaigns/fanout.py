@@ -42,10 +42,10 @@ from campaigns.batch import (
     BatchResult,
     Claim,
     _claim_round,
-    _record_error,
     _release,
     _round_size,
     record_answers,
+    record_send_failure,
 )
 from campaigns.leases import Lease, lease_duration, recipients_dispatch, recipients_return_undispatched
 from campaigns.models import Recipient, SendLease
@@ -206,7 +206,6 @@ def chunk_send(*, lease_id: int, claims: list[Claim], now: dt.datetime) -> Batch
 
 def _send_chunk(claims: list[Claim], *, lease: Lease, now: dt.datetime, result: BatchResult) -> None:
     from whatsapp.backends import get_backend
-    from whatsapp.errors import ErrorKind, WhatsAppError
 
     if not claims:
         return
@@ -232,20 +231,8 @@ def _send_chunk(claims: list[Claim], *, lease: Lease, now: dt.datetime, result: 
             in_flight -= 1
             try:
                 answers.append((claim, future.result().message_id))
-            except WhatsAppError as exc:
-                outcome = _record_error(claim, exc, now=now, stopped=stopped)
-                result.add(outcome, claim.campaign_id)
-                if exc.kind == ErrorKind.STOP_CAMPAIGN:
-                    result.paused[claim.campaign_id] = exc.reason
-            except Exception:
-                # Not a WhatsApp answer: the request may have gone out, so never resend it automatically.
-                logger.exception("send to recipient %s ended without an answer; marked unknown", claim.recipient_id)
-                from campaigns import lifecycle
-
-                lifecycle.recipient_advance(
-                    recipient_id=claim.recipient_id, status=R.UNKNOWN, at=now, only_from={R.QUEUED}
-                )
-                result.add("unknown", claim.campaign_id)
+            except Exception as exc:
+                record_send_failure(claim, exc, now=now, result=result, stopped=stopped)
             if len(answers) >= RECORD_AT_MOST:
                 flush()
             try:
