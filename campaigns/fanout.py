@@ -39,6 +39,7 @@ from django.conf import settings
 from django.db import transaction
 
 from campaigns.batch import (
+    RECORD_AT_MOST,
     BatchResult,
     Claim,
     _claim_round,
@@ -57,7 +58,6 @@ R = Recipient.Status
 FAN_OUT_AGAIN = dt.timedelta(seconds=10)  # the task's next look when the workers' backlog was full
 POLL = 0.05
 LEAD = 0.05  # a sub-chunk is dispatched this long before its first slot
-RECORD_AT_MOST = 500
 
 
 # --- the batch's side ----------------------------------------------------------
