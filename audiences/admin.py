@@ -4,7 +4,6 @@ the suppression list (read-only), tags, audiences with preview.
 The admin parses input and calls services / selectors; it holds no rules of its own.
 """
 
-import re
 import time
 
 from django.contrib import admin, messages
@@ -35,7 +34,6 @@ from audiences.jobs import (
     upload_path,
 )
 from audiences.models import Audience, Contact, Suppression, Tag
-from audiences.phones import InvalidPhoneNumber, normalize_phone
 from audiences.rules import describe_rules, rules_q
 from audiences.selectors import attribute_keys, audience_preview, audience_rule_warnings
 from audiences.services import contact_save, contacts_set_subscription
@@ -160,23 +158,9 @@ class ContactAdmin(MaskedPhonesMixin, admin.ModelAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        try:
-            # A phone search is an exact lookup on the unique index, whatever the format typed.
-            return queryset.filter(phone=normalize_phone(term)), False
-        except InvalidPhoneNumber:
-            pass
-        digits = re.sub(r"[\s\-().]", "", term)
-        if re.fullmatch(r"\+?\d{3,}", digits):
-            if self.masks_phones(request):
-                # A fragment search would let someone who sees masked numbers rebuild them digit by digit.
-                self.message_user(
-                    request,
-                    _("Search by a whole phone number: you may not search by part of one."),
-                    messages.WARNING,
-                )
-                return queryset.none(), False
-            # icontains: the form the trigram index on UPPER(phone) serves (migration 0003).
-            return queryset.filter(phone__icontains=digits.lstrip("+")), False
+        found = self.phone_search(request, queryset, term)
+        if found is not None:
+            return found, False
         return queryset.filter(name__icontains=term), False
 
     # --- subscription actions -------------------------------------------------
@@ -352,14 +336,8 @@ class SuppressionAdmin(MaskedPhonesMixin, admin.ModelAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        try:
-            return queryset.filter(phone=normalize_phone(term)), False
-        except InvalidPhoneNumber:
-            pass
-        if self.masks_phones(request):  # as on Contacts: no rebuilding a masked number digit by digit
-            self.message_user(request, _("Search by a whole phone number: you may not search by part of one."))
-            return queryset.none(), False
-        return queryset.filter(phone__contains=re.sub(r"\D", "", term)), False
+        found = self.phone_search(request, queryset, term)
+        return (queryset.none() if found is None else found), False
 
     def has_add_permission(self, request):
         return False
