@@ -136,6 +136,9 @@ def sender_tier_record(
         return 0
     sender_default()
     later = Q(tier_at__isnull=True) | Q(tier_at__lt=at)
+    if source == "webhook":
+        # Webhook times are whole seconds: a sync within the same second may have read the tier before the change.
+        later |= Q(tier_source="sync", tier_at__lt=at + dt.timedelta(seconds=1))
     changed = Sender.objects.filter(later).update(messaging_tier=tier, tier_source=source, tier_at=at)
     if quality:
         numbers = (

@@ -129,18 +129,27 @@ def test_a_reinstated_template_leaves_them_paused_and_says_so_when_not_enabled(p
 # --- the tier is the limit ---------------------------------------------------------------------------------------
 
 
+CAPABILITY = ("business_capability_update", {"max_daily_conversations_per_business": 2000})
+QUALITY = (
+    "phone_number_quality_update",
+    {
+        "display_phone_number": "15550001111",
+        "event": "UPGRADE",
+        "old_limit": "TIER_250",
+        "current_limit": "TIER_2K",
+        "max_daily_conversations_per_business": "TIER_2K",
+    },
+)
+
+
 @pytest.mark.parametrize(
-    ("field", "value"),
-    [("business_capability_update", {"max_daily_conversations_per_business": 2000}),
-     ("phone_number_quality_update", {"display_phone_number": "15550001111", "event": "UPGRADE",
-                                      "old_limit": "TIER_250", "current_limit": "TIER_2K",
-                                      "max_daily_conversations_per_business": "TIER_2K"})],
+    ("field", "value", "ceiling", "sent"),
+    [(*CAPABILITY, None, 2000), (*CAPABILITY, 1000, 1000), (*QUALITY, None, 2000)],
 )  # fmt: skip
-@pytest.mark.parametrize(("ceiling", "sent"), [(None, 2000), (1000, 1000)])
 def test_tier_2k_lets_the_next_batch_send_2000_and_the_setting_caps_it(post, settings, outbox, field, value,
                                                                        ceiling, sent):  # fmt: skip
     settings.WHATSAPP_DAILY_LIMIT = ceiling
-    settings.WHATSAPP_SEND_THREADS = 4
+    settings.WHATSAPP_MAX_MPS = 0  # the limit is the subject here, not the throughput
     campaign = running_campaign(2050)
     post(field, value)
 
