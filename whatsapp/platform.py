@@ -121,10 +121,16 @@ def sending_blocked(*, now: dt.datetime) -> PlatformAlert | None:
     )
 
 
+# Warnings and notes leave Today after this long (still in the admin); errors and blocks stay until resolved.
+NOTICE_REVIEW = dt.timedelta(days=7)
+
+
 def open_alerts(*, now: dt.datetime) -> list[PlatformAlert]:
-    """What Today lists: open alerts (a blocking one whose `until` passed is over and not listed)."""
+    """What Today lists: open alerts, newest first (a block whose `until` passed is over; old notices aged out)."""
     over = Q(blocks_sending=True, until__lte=now)
-    return list(PlatformAlert.objects.filter(resolved_at__isnull=True).exclude(over).order_by("-raised_at")[:50])
+    aged = Q(severity__in=[S.WARNING, S.INFO], raised_at__lt=now - NOTICE_REVIEW)
+    alerts = PlatformAlert.objects.filter(resolved_at__isnull=True).exclude(over | aged)
+    return list(alerts.order_by("-raised_at", "-id")[:50])
 
 
 # --- Templates ----------------------------------------------------------------------

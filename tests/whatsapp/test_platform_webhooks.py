@@ -295,3 +295,21 @@ def test_the_admin_button_syncs_the_limit(admin_client, settings):
                                  follow=True)  # fmt: skip
     assert response.status_code == 200
     assert Sender.objects.get().messaging_tier == "TIER_100K"
+
+
+def test_today_keeps_errors_and_blocks_until_resolved_and_lets_old_notices_go():
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from whatsapp.platform import alert_raise, open_alerts
+
+    now = timezone.now()
+    old = now - dt.timedelta(days=8)
+    error = alert_raise(kind="template_stopped", severity="error", message="paused", now=old, key="e")
+    alert_raise(kind="messaging_limit", severity="info", message="tier", now=old, key="i")
+    block = alert_raise(kind="account_blocked", severity="error", message="restricted", now=old, key="b",
+                        blocks_sending=True, until=now + dt.timedelta(hours=1))  # fmt: skip
+    assert alert_raise(kind="x", severity="info", message="again", now=now, key="e") == error  # idempotent by key
+    assert {a.key for a in open_alerts(now=now)} == {"e", "b"}
+    assert {a.key for a in open_alerts(now=block.until)} == {"e"}  # the block expired by itself
