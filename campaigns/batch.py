@@ -39,6 +39,7 @@ from campaigns.planning import Demand, continuation_at, parse_clock, retry_delay
 from campaigns.quota import quota_frees_at, quota_lock, quota_release, quota_reserve, quota_usage
 from campaigns.rendering import build_components
 from campaigns.throttle import LocalLimiter, sender_limiter
+from whatsapp.platform import sending_blocked
 from whatsapp.services import sender_default
 
 logger = logging.getLogger(__name__)
@@ -240,7 +241,13 @@ def _due(campaign_id: int, now: dt.datetime):
 
 
 def _claim_round(*, now: dt.datetime, size: int, lease: Lease) -> list[Claim]:
-    """Reserve quota and claim recipients for one round under `lease`, committed `queued` before any send."""
+    """Reserve quota and claim recipients for one round under `lease`, committed `queued` before any send.
+
+    Nothing while Meta restricts the account (whatsapp/platform.py
+    `sending_blocked`): the threads' batch and the fan-out both claim here.
+    """
+    if sending_blocked(now=now) is not None:
+        return []
     with transaction.atomic():
         quota_lock()
         usage = quota_usage(now=now)

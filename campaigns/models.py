@@ -91,6 +91,11 @@ class Campaign(models.Model):
         blank=True,
         help_text=_("The WhatsApp error code that paused the campaign (empty when paused by hand)."),
     )
+    # Paused by the product because Meta paused, disabled or rejected its template (campaigns/platform.py): what
+    # a reinstated template may resume by itself (WHATSAPP_RESUME_AFTER_REINSTATE); a resume by hand clears it.
+    paused_for_template = models.BooleanField(
+        verbose_name=_("paused for its template"), default=False, db_default=False, editable=False
+    )
     estimated_completion_date = models.DateField(verbose_name=_("estimated completion date"), null=True, blank=True)
     # A clone remembers its source so that its activation can leave out whoever the source already reached.
     cloned_from = models.ForeignKey(

@@ -15,12 +15,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Exists, OuterRef
 
 from campaigns.clock import as_utc, local_day
 from campaigns.models import QuotaLock, QuotaReservation
+from whatsapp.tiers import messaging_limit
 
 SENDER = "default"  # the limit is per business portfolio, shared by all its numbers
 WINDOW = dt.timedelta(hours=24)
@@ -71,7 +71,7 @@ def quota_usage(*, now: dt.datetime, sender: str = SENDER) -> QuotaUsage:
         if row["campaign"] is not None
     }
     return QuotaUsage(
-        limit=settings.WHATSAPP_DAILY_LIMIT,
+        limit=messaging_limit(now).value,  # Meta's tier, capped by WHATSAPP_DAILY_LIMIT (whatsapp/tiers.py)
         used_24h=used_24h,
         used_today=today.count(),
         by_campaign_today=by_campaign,
@@ -118,7 +118,7 @@ def quota_frees_at(*, now: dt.datetime, needed: int, sender: str = SENDER) -> dt
     now = as_utc(now)
     usage_24h = QuotaReservation.objects.filter(sender=sender, reserved_at__gt=now - WINDOW)
     used = usage_24h.count()
-    excess = used + needed - settings.WHATSAPP_DAILY_LIMIT
+    excess = used + needed - messaging_limit(now).value
     if excess <= 0:
         return None
     excess = min(excess, used)

@@ -13,7 +13,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Count, Max, Q
@@ -30,6 +29,7 @@ from campaigns.quota import local_day, quota_usage
 from campaigns.rendering import parameter_problems
 from campaigns.retry import RetryOutcome, RetryRefused, campaign_retry_failed, retry_failed_plan
 from campaigns.testsends import TestSendError, campaign_send_test, testsend_apply_status
+from whatsapp.tiers import messaging_limit
 
 __all__ = [
     "BatchResult",
@@ -211,7 +211,7 @@ def _materialise(*, campaign: Campaign, now: dt.datetime, progress: Progress | N
     """
     running = Campaign.objects.filter(status__in=[C.SCHEDULED, C.RUNNING]).count()
     share = daily_share(
-        limit=settings.WHATSAPP_DAILY_LIMIT, running_campaigns=max(1, running), daily_cap=campaign.daily_cap
+        limit=messaging_limit(now).value, running_campaigns=max(1, running), daily_cap=campaign.daily_cap
     )
     base_day = max(local_day(campaign.start_at or now), local_day(now))
     first_day = first_day_capacity(campaign=campaign, now=now, base_day=base_day, share=share, running=running)
@@ -453,7 +453,9 @@ def campaign_pause(*, campaign: Campaign, reason: str, now: dt.datetime) -> None
 def campaign_resume(*, campaign: Campaign, now: dt.datetime) -> None:
     """paused -> running (or scheduled when its start is still ahead)."""
     to = C.SCHEDULED if campaign.start_at and campaign.start_at > now else C.RUNNING
-    _transition(campaign, from_={C.PAUSED}, to=to, now=now, pause_reason="", pause_error_code=None)
+    _transition(
+        campaign, from_={C.PAUSED}, to=to, now=now, pause_reason="", pause_error_code=None, paused_for_template=False
+    )
 
 
 def campaign_cancel(*, campaign: Campaign, now: dt.datetime) -> int:

@@ -20,6 +20,12 @@ Alerts, each with the page where the operator acts:
   their task was lost: statuses and opt-outs wait), and bodies whose
   processing failed in the last days.
 
+Meta's own alerts (whatsapp.PlatformAlert: a template paused, the account
+restricted, the limit changed) come first, an account block first of all:
+while it holds the batch claims nothing. The messaging limit shows where it
+came from (Meta's tier by sync or webhook, the setting, or the default) and
+when (whatsapp/tiers.py).
+
 While a batch runs (some campaign has claims queued), each sender number's current send
 rate beside its limit (campaigns/throttle.py counts sends per second in
 Redis; without Redis the rate is not shared between processes, so not shown).
@@ -43,9 +49,11 @@ from campaigns.models import BatchContinuation, Campaign, CampaignDay, Recipient
 from campaigns.planning import daily_share
 from campaigns.quota import QuotaUsage, local_day, quota_usage
 from campaigns.tasks import SEND_BATCH_TASK
-from whatsapp.models import MessageTemplate, WebhookEvent
+from whatsapp.models import MessageTemplate, PlatformAlert, WebhookEvent
+from whatsapp.platform import open_alerts
 from whatsapp.selectors import FAILED_REVIEW, webhook_backlog
 from whatsapp.services import STUCK_AFTER
+from whatsapp.tiers import Limit, messaging_limit
 
 C = Campaign.Status
 ACTIVE = (C.RUNNING, C.SCHEDULED, C.PAUSED)  # the order the panel lists them in
@@ -127,6 +135,8 @@ class TodayOverview:
     alerts: list[Alert] = field(default_factory=list)
     continuation: Continuation | None = None
     senders: list[SenderToday] = field(default_factory=list)  # only while a batch runs
+    limit: Limit | None = None  # the messaging limit in force: its value, tier, where it came from and when
+    blocked: PlatformAlert | None = None  # Meta restricted the account: nothing is sent until it is lifted
 
     @property
     def quota_used_percent(self) -> int:
@@ -166,7 +176,10 @@ def today_overview(*, now: dt.datetime) -> TodayOverview:
     continuation = (
         BatchContinuation.objects.filter(run_at__gt=now).order_by("run_at").values_list("run_at", "reason").first()
     )
+    platform = open_alerts(now=now)
+    blocked = next((a for a in platform if a.blocks_sending), None)
     alerts = [
+        *_alerts_platform([a for a in platform if a is not blocked]),  # the block has its own banner
         *_alerts_paused_by_error(active),
         *_alerts_template_not_approved(active),
         *_alerts_no_batch(schedules, continuation=continuation is not None),
@@ -184,6 +197,8 @@ def today_overview(*, now: dt.datetime) -> TodayOverview:
         continuation=Continuation(*continuation) if continuation else None,
         # Claims queued: a batch is sending (or about to); read from the counters already loaded.
         senders=_senders_sending() if any(c.queued for c in active) else [],
+        limit=messaging_limit(now),
+        blocked=blocked,
     )
 
 
@@ -244,6 +259,20 @@ def _campaign_today(
         planned_today_is_share=is_share,
         url=_change_url(campaign),
     )
+
+
+def _alerts_platform(platform: list[PlatformAlert]) -> list[Alert]:
+    """Meta's alerts, blocking ones first, each linking to its page in the admin (where it is resolved)."""
+    ordered = sorted(platform, key=lambda a: (not a.blocks_sending, a.severity != "error"))
+    return [
+        Alert(
+            a.severity,
+            (_("SENDING IS STOPPED. ") if a.blocks_sending else "") + a.message,
+            reverse("admin:whatsapp_platformalert_change", args=[a.pk]),
+            _("Open the alert"),
+        )
+        for a in ordered
+    ]
 
 
 def _alerts_paused_by_error(campaigns: list[Campaign]) -> list[Alert]:

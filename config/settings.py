@@ -178,7 +178,15 @@ WHATSAPP_BUSINESS_ACCOUNT_ID = env.str("WHATSAPP_BUSINESS_ACCOUNT_ID", default="
 WHATSAPP_ACCESS_TOKEN = env.str("WHATSAPP_ACCESS_TOKEN", default="")
 WHATSAPP_APP_SECRET = env.str("WHATSAPP_APP_SECRET", default="")
 WHATSAPP_VERIFY_TOKEN = env.str("WHATSAPP_VERIFY_TOKEN", default="")
-WHATSAPP_DAILY_LIMIT = env.int("WHATSAPP_DAILY_LIMIT", default=250)
+# The messaging limit comes from Meta (whatsapp/tiers.py: the sync and the capability webhooks). This setting is
+# optional: a ceiling below Meta's tier, and the only source with no credentials (the embedded demo). Unset and
+# nothing known from Meta: 250, a new business portfolio's limit.
+# Empty is unset (docker-compose passes it through empty).
+WHATSAPP_DAILY_LIMIT = int(env.str("WHATSAPP_DAILY_LIMIT", default="").strip() or -1)
+WHATSAPP_DAILY_LIMIT = None if WHATSAPP_DAILY_LIMIT < 0 else WHATSAPP_DAILY_LIMIT
+# A template Meta reinstates (REINSTATED, or APPROVED with UNPAUSE) resumes the campaigns the product paused for it.
+# Off: they stay paused and Today says they can resume (campaigns/platform.py).
+WHATSAPP_RESUME_AFTER_REINSTATE = env.bool("WHATSAPP_RESUME_AFTER_REINSTATE", default=False)
 WHATSAPP_MAX_MPS = env.float("WHATSAPP_MAX_MPS", default=80)
 # In flight at once = throughput x API latency: 32 keeps 80/s at up to 400 ms a call.
 WHATSAPP_SEND_THREADS = env.int("WHATSAPP_SEND_THREADS", default=32)

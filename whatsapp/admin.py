@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from audiences.admin_phones import MaskedPhonesMixin
 from audiences.phones import InvalidPhoneNumber, mask_phones_in_json, mask_phones_in_text, normalize_phone
 from whatsapp.errors import WhatsAppError
-from whatsapp.models import MessageTemplate, Sender, WebhookEvent, WebhookEventKey
+from whatsapp.models import MessageTemplate, PlatformAlert, Sender, WebhookEvent, WebhookEventKey
 from whatsapp.services import templates_sync, webhook_event_replay
 
 
@@ -25,7 +25,8 @@ class MessageTemplateAdmin(admin.ModelAdmin):
     list_filter = ["status", "category", "language"]
     search_fields = ["name"]
     readonly_fields = ["name", "language", "category", "status", "components", "quality", "external_id", "synced_at",
-                       "preview"]  # fmt: skip
+                       "preview", "status_event", "status_detail", "status_changed_at", "previous_quality",
+                       "quality_changed_at", "previous_category", "category_changed_at"]  # fmt: skip
     actions = ["sync_templates"]
     change_list_template = "admin/whatsapp/messagetemplate/change_list.html"
 
@@ -174,5 +175,61 @@ class WebhookEventAdmin(MaskedPhonesMixin, admin.ModelAdmin):
 class SenderAdmin(admin.ModelAdmin):
     """The business account's sender numbers (superusers: no role has permissions on them)."""
 
-    list_display = ("phone_number_id", "display_phone_number", "business_account_id", "throughput_mps")
+    list_display = ("phone_number_id", "display_phone_number", "business_account_id", "throughput_mps",
+                    "messaging_tier", "quality_rating", "tier_source", "tier_at")  # fmt: skip
     search_fields = ("phone_number_id", "display_phone_number")
+    readonly_fields = ("messaging_tier", "quality_rating", "tier_source", "tier_at")
+    actions = ["sync_messaging_limit"]
+    change_list_template = "admin/whatsapp/sender/change_list.html"
+
+    @admin.action(description=_("Sync the messaging limit from WhatsApp"))
+    def sync_messaging_limit(self, request, queryset=None):
+        """The admin button: the same service as `manage.py sync_messaging_limit` and its periodic task."""
+        from whatsapp.tiers import messaging_limit, messaging_limit_sync
+
+        now = timezone.now()
+        try:
+            result = messaging_limit_sync(now=now)
+        except WhatsAppError as exc:
+            self.message_user(
+                request, gettext("Messaging limit sync failed: %(reason)s") % {"reason": exc.reason}, messages.ERROR
+            )
+            return
+        limit = messaging_limit(now)
+        self.message_user(
+            request,
+            gettext("Messaging limit sync: %(result)s. Limit in force: %(value)s (%(source)s).")
+            % {"result": result, "value": limit.value, "source": limit.source},
+            messages.SUCCESS,
+        )
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_sync": self.has_change_permission(request)}
+        # The sync works on every number, so allow it with nothing selected.
+        if request.method == "POST" and request.POST.get("action") == "sync_messaging_limit":
+            post = request.POST.copy()
+            if not post.getlist(admin.helpers.ACTION_CHECKBOX_NAME):
+                post.setlist(admin.helpers.ACTION_CHECKBOX_NAME, [""])
+                post["select_across"] = "1"
+                request.POST = post
+        return super().changelist_view(request, extra_context)
+
+
+@admin.register(PlatformAlert)
+class PlatformAlertAdmin(admin.ModelAdmin):
+    """What Meta's platform did (templates, the account, the limit): raised by whatsapp.platform.alert_raise."""
+
+    list_display = ("raised_at", "severity", "kind", "message", "blocks_sending", "until", "resolved_at")
+    list_filter = ("severity", "kind", "blocks_sending", ("resolved_at", admin.EmptyFieldListFilter))
+    search_fields = ("message", "words", "subject")
+    readonly_fields = ("kind", "severity", "message", "words", "subject", "blocks_sending", "until", "raised_at",
+                       "resolved_at")  # fmt: skip
+    actions = ["resolve"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # raised by the platform's events, never by hand
+
+    @admin.action(description=_("Resolve (an account block: sending resumes)"), permissions=["change"])
+    def resolve(self, request, queryset):
+        resolved = queryset.filter(resolved_at__isnull=True).update(resolved_at=timezone.now())
+        self.message_user(request, gettext("%(n)s alert(s) resolved.") % {"n": resolved}, messages.SUCCESS)

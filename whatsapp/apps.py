@@ -7,4 +7,4 @@ class WhatsAppConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from whatsapp import checks, receivers, search  # noqa: F401 (registers the system checks and receivers)
+        from whatsapp import checks, platform, receivers, search  # noqa: F401 (registers the system checks and receivers)

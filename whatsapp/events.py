@@ -118,3 +118,143 @@ class PreferenceEvent:
     @property
     def is_resume(self) -> bool:
         return self.value.lower() == "resume"
+
+
+# --- Platform events: the account, its templates and its numbers (docs/architecture.md, "Platform events") ---
+# Field names as Meta's webhook references give them (developers.facebook.com/documentation/business-messaging/
+# whatsapp/webhooks/reference/<field>). Every value is kept as sent (upper-cased, cut to a sane length): an
+# unknown one is data, never a reason to refuse the body.
+
+
+@dataclass(frozen=True)
+class TemplateStatusEvent:
+    """`message_template_status_update`: a template approved, paused, disabled, rejected, flagged, reinstated ...
+
+    `title` is `other_info.title` (FIRST_PAUSE, SECOND_PAUSE, UNPAUSE, ...),
+    `description` its `other_info.description`: Meta's own words.
+    """
+
+    event: str
+    template_id: str
+    template_name: str
+    template_language: str
+    reason: str = ""
+    category: str = ""
+    title: str = ""
+    description: str = ""
+    disable_date: str = ""
+    timestamp: datetime | None = None
+    raw: dict = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    event_type = "template_status"
+
+    @property
+    def words(self) -> str:
+        """Meta's words, for the operator: the reason and the other_info, as sent."""
+        parts = [self.event]
+        if self.reason and self.reason.upper() != "NONE":
+            parts.append(f"reason {self.reason}")
+        if self.title:
+            parts.append(self.title)
+        if self.description:
+            parts.append(self.description)
+        return " - ".join(parts)
+
+
+@dataclass(frozen=True)
+class TemplateQualityEvent:
+    """`message_template_quality_update`: previous_quality_score -> new_quality_score (GREEN, YELLOW, RED, UNKNOWN)."""
+
+    template_id: str
+    template_name: str
+    template_language: str
+    previous: str
+    new: str
+    timestamp: datetime | None = None
+    raw: dict = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    event_type = "template_quality"
+
+
+@dataclass(frozen=True)
+class TemplateCategoryEvent:
+    """`template_category_update`: previous_category -> new_category (done), or correct_category (announced)."""
+
+    template_id: str
+    template_name: str
+    template_language: str
+    previous: str
+    new: str
+    correct: str = ""  # an impending change: the category it will get (category_update_timestamp says when)
+    timestamp: datetime | None = None
+    raw: dict = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    event_type = "template_category"
+
+
+@dataclass(frozen=True)
+class Restriction:
+    """One of `restriction_info[]`: a restriction_type and when it expires (None: not given or unreadable)."""
+
+    type: str
+    expiration: datetime | None
+
+
+@dataclass(frozen=True)
+class AccountEvent:
+    """`account_update`: ACCOUNT_RESTRICTION, ACCOUNT_VIOLATION, DISABLED_UPDATE, ... with Meta's details."""
+
+    event: str
+    restrictions: tuple[Restriction, ...] = ()
+    violation_type: str = ""  # violation_info.violation_type
+    ban_state: str = ""  # ban_info.waba_ban_state (DISABLE, REINSTATE, SCHEDULE_FOR_DISABLE)
+    ban_date: str = ""
+    account_id: str = ""  # the entry's id: the WhatsApp Business Account
+    timestamp: datetime | None = None
+    raw: dict = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    event_type = "account"
+
+    @property
+    def words(self) -> str:
+        parts = [self.event]
+        parts += [
+            f"{r.type} until {r.expiration:%Y-%m-%d %H:%M} UTC" if r.expiration else r.type for r in self.restrictions
+        ]
+        if self.violation_type:
+            parts.append(f"violation {self.violation_type}")
+        if self.ban_state:
+            parts.append(f"ban state {self.ban_state}" + (f" ({self.ban_date})" if self.ban_date else ""))
+        return " - ".join(parts)
+
+
+@dataclass(frozen=True)
+class LimitEvent:
+    """The messaging limit announced by `business_capability_update` or `phone_number_quality_update`.
+
+    `tier` is a TIER_* name (whatsapp/tiers.py) or "" when none could be
+    read; `raw_limit` is what came. `event` is phone_number_quality_update's
+    event (UPGRADE, DOWNGRADE, FLAGGED, UNFLAGGED, ONBOARDING, THROUGHPUT_UPGRADE);
+    "" for business_capability_update. `display_phone_number` says which
+    number it concerns (phone_number_quality_update only).
+    """
+
+    field_name: str
+    tier: str
+    raw_limit: str = ""
+    event: str = ""
+    old_tier: str = ""
+    display_phone_number: str = ""
+    account_id: str = ""
+    timestamp: datetime | None = None
+    raw: dict = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    event_type = "limit"
+
+
+PlatformEvent = TemplateStatusEvent | TemplateQualityEvent | TemplateCategoryEvent | AccountEvent | LimitEvent

@@ -57,6 +57,23 @@ class MessageTemplate(models.Model):
     quality = models.CharField(verbose_name=_("quality"), max_length=20, blank=True)
     external_id = models.CharField(verbose_name=_("external id"), max_length=64, blank=True)
     synced_at = models.DateTimeField(verbose_name=_("synced at"), null=True, blank=True)
+    # db_default on the new columns: a process of the previous release, still running during a deploy, inserts
+    # templates and senders without them.
+    # What Meta's webhooks said last (whatsapp/platform.py): the event and its words, the previous quality and
+    # category, and when. The times order out-of-order and replayed webhooks: only a later one applies.
+    status_event = models.CharField(
+        verbose_name=_("last status event"), max_length=60, blank=True, default="", db_default=""
+    )
+    status_detail = models.TextField(verbose_name=_("Meta's words"), blank=True, default="", db_default="")
+    status_changed_at = models.DateTimeField(verbose_name=_("status changed at"), null=True, blank=True)
+    previous_quality = models.CharField(
+        verbose_name=_("previous quality"), max_length=60, blank=True, default="", db_default=""
+    )
+    quality_changed_at = models.DateTimeField(verbose_name=_("quality changed at"), null=True, blank=True)
+    previous_category = models.CharField(
+        verbose_name=_("previous category"), max_length=60, blank=True, default="", db_default=""
+    )
+    category_changed_at = models.DateTimeField(verbose_name=_("category changed at"), null=True, blank=True)
 
     objects = MessageTemplateQuerySet.as_manager()
 
@@ -214,6 +231,21 @@ class Sender(models.Model):
         "Empty: WHATSAPP_MAX_MPS.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # The messaging limit as Meta last told it (whatsapp/tiers.py): per business portfolio, so every number of
+    # the portfolio carries the same tier; the latest one learned wins.
+    messaging_tier = models.CharField(
+        _("messaging tier"),
+        max_length=60,
+        blank=True,
+        default="",
+        db_default="",
+        help_text=_("TIER_250, TIER_2K, ... as Meta reports it."),
+    )
+    quality_rating = models.CharField(_("quality rating"), max_length=60, blank=True, default="", db_default="")
+    tier_source = models.CharField(
+        _("tier source"), max_length=20, blank=True, default="", db_default="", help_text=_("sync or webhook")
+    )
+    tier_at = models.DateTimeField(_("tier learned at"), null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
@@ -230,3 +262,43 @@ class Sender(models.Model):
         from django.conf import settings
 
         return self.throughput_mps if self.throughput_mps is not None else settings.WHATSAPP_MAX_MPS
+
+
+class PlatformAlert(models.Model):
+    """Something Meta's platform did that an operator must know: a template paused, the account restricted, ...
+
+    Raised only through `whatsapp.platform.alert_raise` (the one entry point:
+    outbound events will hook onto it). `blocks_sending` alerts stop every
+    claim of the send batch until resolved or until `until` passed
+    (`whatsapp.platform.sending_blocked`). `key` makes raising idempotent: a
+    replayed webhook finds its alert and raises nothing new.
+    """
+
+    class Severity(models.TextChoices):
+        ERROR = "error", _("Error")
+        WARNING = "warning", _("Warning")
+        INFO = "info", _("Info")
+
+    kind = models.CharField(_("kind"), max_length=40, db_index=True)
+    severity = models.CharField(_("severity"), max_length=10, choices=Severity.choices)
+    message = models.TextField(_("message"))
+    words = models.TextField(_("Meta's words"), blank=True)
+    subject = models.CharField(_("subject"), max_length=255, blank=True, help_text=_("The template or number."))
+    key = models.CharField(max_length=255, null=True, blank=True, unique=True, editable=False)
+    blocks_sending = models.BooleanField(_("blocks sending"), default=False)
+    until = models.DateTimeField(_("until"), null=True, blank=True, help_text=_("Empty: until resolved."))
+    raised_at = models.DateTimeField(_("raised at"), db_index=True)
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("platform alert")
+        verbose_name_plural = _("platform alerts")
+        ordering = ["-raised_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["raised_at"], condition=models.Q(resolved_at__isnull=True), name="whatsapp_alert_open"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.message[:80]}"

@@ -17,11 +17,23 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from whatsapp.errors import WebhookValidationError
-from whatsapp.events import ErrorInfo, MessageEvent, PreferenceEvent, StatusEvent
+from whatsapp.events import (
+    AccountEvent,
+    ErrorInfo,
+    LimitEvent,
+    MessageEvent,
+    PlatformEvent,
+    PreferenceEvent,
+    Restriction,
+    StatusEvent,
+    TemplateCategoryEvent,
+    TemplateQualityEvent,
+    TemplateStatusEvent,
+)
 
 logger = logging.getLogger(__name__)
 
-Event = StatusEvent | MessageEvent | PreferenceEvent
+Event = StatusEvent | MessageEvent | PreferenceEvent | PlatformEvent
 
 
 # No Cloud API webhook predates the API itself (opened in 2022): anything earlier is not a real time.
@@ -102,7 +114,14 @@ def parse_events(payload: dict, *, received_at: datetime) -> list[Event]:
     for entry in _dicts(payload.get("entry")):
         for change in _dicts(entry.get("changes")):
             value = change.get("value")
-            if isinstance(value, dict):
+            if not isinstance(value, dict):
+                continue
+            platform = PLATFORM_FIELDS.get(change.get("field")) if isinstance(change.get("field"), str) else None
+            if platform is not None:
+                event = platform(value, entry, received_at)
+                if event is not None:
+                    events.append(event)
+            else:
                 events.extend(parse_value(value, received_at=received_at))
     return events
 
@@ -222,3 +241,220 @@ def parse_preference(preference: dict, phone_number_id: str, received_at) -> Pre
         phone_number_id=phone_number_id,
         notes=(f"user_preferences of {wa_id or user_id}: {note}",) if note else (),
     )
+
+
+# --- Platform fields (docs/architecture.md, "Platform events") ------------------------------------------
+# Checked against Meta's webhook references (developers.facebook.com/documentation/business-messaging/whatsapp/
+# webhooks/reference/<field>): a value is read only when it is a scalar, cut to a sane length and upper-cased
+# where Meta's values are names; anything else is left out with a note, never a refusal of the body.
+
+TEXT_MAX = 500
+
+
+def _text(value, limit: int = TEXT_MAX) -> str:
+    """A scalar as text (cut to `limit`); "" for absent, objects, lists and booleans."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return ""
+    return str(value).strip()[:limit]
+
+
+def _name(value) -> str:
+    """A Meta enum value (event, tier, score, category): upper-cased text, at most 60 characters."""
+    return _text(value, 60).upper()
+
+
+def _entry_time(entry: dict, received_at: datetime) -> tuple[datetime, tuple[str, ...]]:
+    moment, note = parse_timestamp(entry.get("time"), received_at)
+    return moment, ((f"entry time: {note}",) if note else ())
+
+
+def _template_ids(value: dict) -> tuple[str, str, str]:
+    return (
+        _text(value.get("message_template_id"), 64),
+        _text(value.get("message_template_name"), 512),
+        _text(value.get("message_template_language"), 20),
+    )
+
+
+def parse_template_status(value: dict, entry: dict, received_at: datetime) -> TemplateStatusEvent | None:
+    template_id, name, language = _template_ids(value)
+    event = _name(value.get("event"))
+    if not event or not (template_id or (name and language)):
+        logger.warning("whatsapp webhook: template status without event or template skipped: %s", sorted(value))
+        return None
+    other = value.get("other_info") if isinstance(value.get("other_info"), dict) else {}
+    disable = value.get("disable_info") if isinstance(value.get("disable_info"), dict) else {}
+    timestamp, notes = _entry_time(entry, received_at)
+    return TemplateStatusEvent(
+        event=event,
+        template_id=template_id,
+        template_name=name,
+        template_language=language,
+        reason=_text(value.get("reason")),
+        category=_name(value.get("message_template_category")),
+        title=_name(other.get("title")),
+        description=_text(other.get("description")),
+        disable_date=_text(disable.get("disable_date"), 40),
+        timestamp=timestamp,
+        raw=value,
+        notes=notes,
+    )
+
+
+def parse_template_quality(value: dict, entry: dict, received_at: datetime) -> TemplateQualityEvent | None:
+    template_id, name, language = _template_ids(value)
+    new = _name(value.get("new_quality_score"))
+    if not new or not (template_id or (name and language)):
+        logger.warning("whatsapp webhook: template quality without score or template skipped: %s", sorted(value))
+        return None
+    timestamp, notes = _entry_time(entry, received_at)
+    return TemplateQualityEvent(
+        template_id=template_id,
+        template_name=name,
+        template_language=language,
+        previous=_name(value.get("previous_quality_score")),
+        new=new,
+        timestamp=timestamp,
+        raw=value,
+        notes=notes,
+    )
+
+
+def parse_template_category(value: dict, entry: dict, received_at: datetime) -> TemplateCategoryEvent | None:
+    template_id, name, language = _template_ids(value)
+    new, correct = _name(value.get("new_category")), _name(value.get("correct_category"))
+    if not (new or correct) or not (template_id or (name and language)):
+        logger.warning("whatsapp webhook: template category without category or template skipped: %s", sorted(value))
+        return None
+    timestamp, notes = _entry_time(entry, received_at)
+    return TemplateCategoryEvent(
+        template_id=template_id,
+        template_name=name,
+        template_language=language,
+        previous=_name(value.get("previous_category")),
+        new=new,
+        correct=correct,
+        timestamp=timestamp,
+        raw=value,
+        notes=notes,
+    )
+
+
+def parse_moment(raw) -> datetime | None:
+    """A restriction's expiration: ISO 8601 ("2026-04-19T13:59:20+0000") or Unix seconds; None when unreadable."""
+    text = _text(raw, 40)
+    if not text:
+        return None
+    moment = None
+    if text.lstrip("-").isdigit():
+        try:
+            moment = datetime.fromtimestamp(int(text), tz=UTC)
+        except (ValueError, OverflowError, OSError):
+            return None
+    else:
+        for pattern in ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z"):
+            try:
+                moment = datetime.strptime(text.replace("Z", "+0000"), pattern)
+                break
+            except ValueError:
+                continue
+    if moment is None or moment.tzinfo is None or not (EARLIEST <= moment <= datetime(2100, 1, 1, tzinfo=UTC)):
+        return None
+    return moment.astimezone(UTC)
+
+
+def parse_account(value: dict, entry: dict, received_at: datetime) -> AccountEvent | None:
+    event = _name(value.get("event"))
+    if not event:
+        logger.warning("whatsapp webhook: account_update without event skipped: %s", sorted(value))
+        return None
+    timestamp, notes = _entry_time(entry, received_at)
+    raw_restrictions = value.get("restriction_info")
+    if isinstance(raw_restrictions, dict):  # one restriction sent as an object rather than a list
+        raw_restrictions = [raw_restrictions]
+    restrictions = []
+    for item in _dicts(raw_restrictions):
+        expiration = parse_moment(item.get("expiration"))
+        if item.get("expiration") not in (None, "") and expiration is None:
+            notes += (f"restriction expiration {_text(item.get('expiration'), 40)!r} unreadable: until lifted",)
+        restrictions.append(Restriction(type=_name(item.get("restriction_type")) or "UNKNOWN", expiration=expiration))
+    violation = value.get("violation_info") if isinstance(value.get("violation_info"), dict) else {}
+    ban = value.get("ban_info") if isinstance(value.get("ban_info"), dict) else {}
+    return AccountEvent(
+        event=event,
+        restrictions=tuple(restrictions),
+        violation_type=_name(violation.get("violation_type")),
+        ban_state=_name(ban.get("waba_ban_state")),
+        ban_date=_text(ban.get("waba_ban_date"), 60),
+        account_id=_text(entry.get("id"), 64),
+        timestamp=timestamp,
+        raw=value,
+        notes=notes,
+    )
+
+
+def parse_capability(value: dict, entry: dict, received_at: datetime) -> LimitEvent | None:
+    """business_capability_update: max_daily_conversations_per_business (250, 2000, ..., -1: unlimited).
+
+    max_daily_conversation_per_phone is read only when the newer field is
+    absent (Meta removes it from February 2026, webhooks before v24.0).
+    """
+    from whatsapp.tiers import tier_from
+
+    raw = value.get("max_daily_conversations_per_business")
+    if raw is None:
+        raw = value.get("max_daily_conversation_per_phone")
+    if raw is None:
+        return None  # a capability change that is not about the messaging limit (phone numbers per portfolio)
+    tier = tier_from(raw)
+    timestamp, notes = _entry_time(entry, received_at)
+    if not tier:
+        notes += (f"messaging limit {_text(raw, 40)!r} is not a tier we know: kept, not applied",)
+    return LimitEvent(
+        field_name="business_capability_update",
+        tier=tier,
+        raw_limit=_text(raw, 40),
+        account_id=_text(entry.get("id"), 64),
+        timestamp=timestamp,
+        raw=value,
+        notes=notes,
+    )
+
+
+def parse_phone_quality(value: dict, entry: dict, received_at: datetime) -> LimitEvent | None:
+    """phone_number_quality_update: event, old_limit, current_limit (legacy), max_daily_conversations_per_business."""
+    from whatsapp.tiers import tier_from
+
+    raw = value.get("max_daily_conversations_per_business")
+    if raw is None:
+        raw = value.get("current_limit")
+    event = _name(value.get("event"))
+    if raw is None and not event:
+        logger.warning("whatsapp webhook: phone_number_quality_update without event or limit: %s", sorted(value))
+        return None
+    tier = tier_from(raw) if raw is not None else ""
+    timestamp, notes = _entry_time(entry, received_at)
+    if raw is not None and not tier:
+        notes += (f"messaging limit {_text(raw, 40)!r} is not a tier we know: kept, not applied",)
+    return LimitEvent(
+        field_name="phone_number_quality_update",
+        tier=tier,
+        raw_limit=_text(raw, 40),
+        event=event,
+        old_tier=tier_from(value.get("old_limit")) if value.get("old_limit") is not None else "",
+        display_phone_number=_text(value.get("display_phone_number"), 30),
+        account_id=_text(entry.get("id"), 64),
+        timestamp=timestamp,
+        raw=value,
+        notes=notes,
+    )
+
+
+PLATFORM_FIELDS = {
+    "message_template_status_update": parse_template_status,
+    "message_template_quality_update": parse_template_quality,
+    "template_category_update": parse_template_category,
+    "account_update": parse_account,
+    "business_capability_update": parse_capability,
+    "phone_number_quality_update": parse_phone_quality,
+}

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import copy
 import hashlib
 import heapq
 import hmac
@@ -165,6 +166,9 @@ class _HTTPMixin:
             return status, body, False
         if request.method == "GET" and len(parts) == 3 and parts[1] == self.waba_id and parts[2] == "message_templates":
             return 200, self.handle_templates(parse_qs(split.query)), False
+        if request.method == "GET" and len(parts) == 2 and parts[1] in self.phone_number_ids:
+            self.phone_number_reads.append(parts[1])
+            return 200, self.handle_phone_number(parts[1], parse_qs(split.query)), False
         return (
             400,
             graph_error(100, f"Unsupported {request.method.lower()} request", f"No such endpoint: {request.path}"),
@@ -235,6 +239,8 @@ class SandboxServer(_HTTPMixin):
         batch_wait_ms: float = 20,
         templates_page_size: int = 2,
         seed: int | None = None,
+        messaging_tier: str = "TIER_250",
+        quality_rating: str = "GREEN",
     ):
         self.webhook_url = webhook_url
         self.app_secret = app_secret
@@ -256,6 +262,12 @@ class SandboxServer(_HTTPMixin):
         self.batch_max = batch_max
         self.batch_wait = batch_wait_ms / 1000
         self.templates_page_size = templates_page_size
+        # The account as Meta would report it: the portfolio's tier, the numbers' quality, each template's status
+        # (a copy per sandbox, so a scene that pauses a template pauses it in this sandbox only).
+        self.messaging_tier = messaging_tier
+        self.quality_rating = quality_rating
+        self.templates = copy.deepcopy(TEMPLATES)
+        self.phone_number_reads: deque[str] = deque(maxlen=10_000)  # GET /<PHONE_NUMBER_ID> requests served
         self.random = random.Random(seed)  # noqa: S311 (a simulation, not security)
         self._random_lock = threading.Lock()
         self._sequence = itertools.count()
@@ -369,6 +381,9 @@ class SandboxServer(_HTTPMixin):
             return 400, graph_error(100, "Invalid parameter", problem), False
         if self._over_rate_limit():
             return 429, graph_error(130429, "Rate limit hit", "Cloud API message throughput has been reached."), False
+        refusal = self.template_refusal(payload["template"]["name"], payload["template"]["language"]["code"])
+        if refusal:
+            return 400, graph_error(*refusal), False
         to = payload["to"].lstrip("+")
         # --fail-rate: half refused at send time (HTTP error), half accepted then failed by webhook, like Meta.
         failing = self._chance(self.fail_rate)
@@ -426,9 +441,9 @@ class SandboxServer(_HTTPMixin):
         after = int((query.get("after") or ["0"])[0] or 0)
         limit = int((query.get("limit") or [self.templates_page_size])[0])
         limit = max(1, min(limit, self.templates_page_size))
-        page = TEMPLATES[after : after + limit]
+        page = self.templates[after : after + limit]
         body: dict = {"data": page, "paging": {"cursors": {"before": str(after), "after": str(after + len(page))}}}
-        if after + limit < len(TEMPLATES):
+        if after + limit < len(self.templates):
             body["paging"]["next"] = (
                 f"{self.url}/{self.api_version}/{self.waba_id}/message_templates?limit={limit}&after={after + limit}"
             )
@@ -443,7 +458,7 @@ class SandboxServer(_HTTPMixin):
         """Post one signed webhook carrying `value`; the HTTP status of the answer (0: no answer)."""
         body = {
             "object": "whatsapp_business_account",
-            "entry": [{"id": self.waba_id, "changes": [{"field": field, "value": value}]}],
+            "entry": [{"id": self.waba_id, "time": int(time.time()), "changes": [{"field": field, "value": value}]}],
         }
         return self._post(json.dumps(body, separators=(",", ":")).encode())
 
@@ -457,6 +472,85 @@ class SandboxServer(_HTTPMixin):
             "text": {"body": text},
         }
         return self.post_value(self.value(contacts=[{"profile": {"name": name}, "wa_id": wa_id}], messages=[message]))
+
+    # --- the account: tiers, template states, restrictions (docs/architecture.md, "Platform events") ---------
+    def handle_phone_number(self, phone_number_id: str, query: dict) -> dict:
+        """GET /<PHONE_NUMBER_ID>?fields=...: the fields asked for, as the Graph API answers them."""
+        known = {
+            "whatsapp_business_manager_messaging_limit": self.messaging_tier,
+            "quality_rating": self.quality_rating,
+            "display_phone_number": self.display_phone_number,
+            "verified_name": "Sandbox Shop",
+        }
+        fields = [f.strip() for f in (query.get("fields") or [""])[0].split(",") if f.strip()] or list(known)
+        return {"id": phone_number_id, **{name: known[name] for name in fields if name in known}}
+
+    def template_refusal(self, name: str, language: str) -> tuple[int, str, str] | None:
+        """Meta's refusal of a send with a template it paused or disabled (132015, 132016), else None."""
+        for template in self.templates:
+            if template["name"] == name and template["language"] == language:
+                if template["status"] == "PAUSED":
+                    return 132015, "Template is Paused", f"Template {name} is paused due to low quality."
+                if template["status"] == "DISABLED":
+                    return 132016, "Template is Disabled", f"Template {name} was disabled due to low quality."
+        return None
+
+    def post_template_status(
+        self, name: str, language: str, event: str, *, reason: str = "NONE", title: str = "", description: str = ""
+    ) -> int:
+        """A `message_template_status_update`, after setting the template's status here (PAUSED refuses sends)."""
+        template = next((t for t in self.templates if t["name"] == name and t["language"] == language), None)
+        if template is not None:
+            template["status"] = "APPROVED" if event in ("REINSTATED", "APPROVED") else event
+        value = {
+            "event": event,
+            "message_template_id": int(template["id"]) if template else 0,
+            "message_template_name": name,
+            "message_template_language": language,
+            "reason": reason,
+            "message_template_category": template["category"] if template else "MARKETING",
+        }
+        if title or description:
+            value["other_info"] = {"title": title, "description": description}
+        return self.post_value(value, field="message_template_status_update")
+
+    def scene_template_paused(self, name: str, language: str, *, second: bool = False) -> int:
+        """Meta pauses a template mid-campaign for low quality (FIRST_PAUSE: 3 hours; SECOND_PAUSE: 6)."""
+        title = "SECOND_PAUSE" if second else "FIRST_PAUSE"
+        hours = 6 if second else 3
+        return self.post_template_status(
+            name, language, "PAUSED", reason="NONE", title=title,
+            description=f"Your WhatsApp message template has been paused for {hours} hours due to low quality.",
+        )  # fmt: skip
+
+    def scene_template_unpaused(self, name: str, language: str) -> int:
+        """The pause ends: Meta approves the template again (other_info.title UNPAUSE)."""
+        return self.post_template_status(
+            name, language, "APPROVED", title="UNPAUSE", description="Your template is active again."
+        )
+
+    def scene_tier_upgrade(self, tier: str = "TIER_2K") -> tuple[int, int]:
+        """Meta raises the portfolio's limit: business_capability_update, then phone_number_quality_update (UPGRADE).
+
+        The tier GET answers the new tier from now on. Returns both webhooks' HTTP statuses.
+        """
+        numbers = {"TIER_50": 50, "TIER_250": 250, "TIER_2K": 2000, "TIER_10K": 10000, "TIER_100K": 100000}
+        old, self.messaging_tier = self.messaging_tier, tier
+        capability = self.post_value(
+            {"max_daily_conversations_per_business": numbers.get(tier, -1), "max_phone_numbers_per_business": 2,
+             "max_phone_numbers_per_waba": 25},
+            field="business_capability_update",
+        )  # fmt: skip
+        quality = self.post_value(
+            {"display_phone_number": self.display_phone_number, "event": "UPGRADE", "old_limit": old,
+             "current_limit": tier, "max_daily_conversations_per_business": tier},
+            field="phone_number_quality_update",
+        )  # fmt: skip
+        return capability, quality
+
+    def post_account_update(self, event: str, **details) -> int:
+        """An `account_update` (ACCOUNT_RESTRICTION with restriction_info=[...], DISABLED_UPDATE with ban_info ...)."""
+        return self.post_value({"event": event, **details}, field="account_update")
 
     def _post(self, raw: bytes) -> int:
         if not self.webhook_url:

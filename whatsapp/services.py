@@ -12,7 +12,16 @@ from django.utils import timezone
 
 from whatsapp import signals
 from whatsapp.errors import WebhookValidationError
-from whatsapp.events import MessageEvent, PreferenceEvent, StatusEvent
+from whatsapp.events import (
+    AccountEvent,
+    LimitEvent,
+    MessageEvent,
+    PreferenceEvent,
+    StatusEvent,
+    TemplateCategoryEvent,
+    TemplateQualityEvent,
+    TemplateStatusEvent,
+)
 from whatsapp.models import MessageTemplate, Sender, WebhookEvent
 from whatsapp.parsing import load_payload, parse_events
 
@@ -22,6 +31,12 @@ SIGNAL_FOR = {
     StatusEvent: signals.status_received,
     MessageEvent: signals.message_received,
     PreferenceEvent: signals.preference_changed,
+    # The account, its templates and its numbers (whatsapp/platform.py).
+    TemplateStatusEvent: signals.platform_event_received,
+    TemplateQualityEvent: signals.platform_event_received,
+    TemplateCategoryEvent: signals.platform_event_received,
+    AccountEvent: signals.platform_event_received,
+    LimitEvent: signals.platform_event_received,
 }
 
 

@@ -13,3 +13,7 @@ status_received = Signal()  # event: whatsapp.events.StatusEvent
 statuses_received = Signal()  # events: list[whatsapp.events.StatusEvent], one body's, in order
 message_received = Signal()  # event: whatsapp.events.MessageEvent
 preference_changed = Signal()  # event: whatsapp.events.PreferenceEvent
+platform_event_received = Signal()  # event: one of whatsapp.events.PlatformEvent (templates, account, limit)
+# Sent by whatsapp.platform when a template status event is newer than what we knew (never for a replay):
+# templates=[MessageTemplate, ...] it matched, event=whatsapp.events.TemplateStatusEvent. campaigns acts on it.
+template_status_changed = Signal()

@@ -21,3 +21,14 @@ def webhook_sweep_task() -> int:
     from whatsapp.services import webhook_events_process_stuck
 
     return webhook_events_process_stuck(now=timezone.now())
+
+
+MESSAGING_LIMIT_SYNC_TASK = "whatsapp.sync_messaging_limit"
+
+
+@shared_task(name=MESSAGING_LIMIT_SYNC_TASK, ignore_result=True)
+def messaging_limit_sync_task() -> str:
+    """Read each sender number's tier and quality from Meta (periodic: "Sync the messaging limit")."""
+    from whatsapp.tiers import messaging_limit_sync
+
+    return str(messaging_limit_sync(now=timezone.now()))

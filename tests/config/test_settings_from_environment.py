@@ -32,7 +32,7 @@ def test_defaults_need_no_server():
     assert values["engine"] == "django.db.backends.sqlite3"
     assert values["broker"].startswith("filesystem://")
     assert values["result"].startswith("file://")
-    assert values["limit"] == 250
+    assert values["limit"] is None  # optional: the limit comes from Meta (whatsapp/tiers.py), else 250
     assert values["scheduler"] == "django_celery_beat.schedulers:DatabaseScheduler"
 
 
@@ -50,6 +50,12 @@ def test_production_stack_is_only_environment():
     assert values["broker"] == values["result"] == "redis://127.0.0.1:6379/0"
     assert values["backend"] == "whatsapp.backends.cloud.CloudAPIBackend"
     assert values["limit"] == 2000
+
+
+def test_an_empty_daily_limit_is_unset_as_docker_compose_passes_it():
+    result = run_settings(DEBUG="true", WHATSAPP_DAILY_LIMIT="")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["limit"] is None
 
 
 def test_missing_secret_key_outside_debug_fails_clearly():

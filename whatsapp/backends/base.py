@@ -54,6 +54,14 @@ class BaseBackend(ABC):
     def list_templates(self) -> list[dict]:
         """Every template of the business account, as the Graph API returns them (all pages)."""
 
+    def phone_number_info(self, phone_number_id: str, fields: str) -> dict | None:
+        """`GET /<PHONE_NUMBER_ID>?fields=...` as the Graph API answers it; None: this backend cannot ask Meta.
+
+        The messaging limit's sync (whatsapp/tiers.py) reads
+        `whatsapp_business_manager_messaging_limit` and `quality_rating` with it.
+        """
+        return None
+
     def close(self) -> None:  # noqa: B027 (optional hook: most backends hold nothing to release)
         """Release pooled resources (connections). Safe to call more than once."""
 

@@ -153,6 +153,10 @@ class CloudAPIBackend(BaseBackend):
             url, params = next_url, None
         raise WhatsAppError(f"more than {MAX_TEMPLATE_PAGES} pages of templates", kind=ErrorKind.PERMANENT)
 
+    def phone_number_info(self, phone_number_id: str, fields: str) -> dict:
+        """The number's fields (the messaging limit's sync); WhatsAppError like any other request."""
+        return self._request("GET", f"{self.base_url}/{self.version}/{phone_number_id}", params={"fields": fields})
+
     # --- plumbing ------------------------------------------------------------
     def _check_same_origin(self, url: str) -> None:
         # paging.next is an absolute URL: never send our bearer token to another host.

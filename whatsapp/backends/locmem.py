@@ -25,6 +25,7 @@ class LocmemBackend(BaseBackend):
 
     outbox: list[dict] = []
     templates: list[dict] = []
+    phone_numbers: dict[str, dict] = {}  # phone number id -> what phone_number_info() answers
     _errors_by_phone: dict[str, WhatsAppError] = {}
     _error_queue: deque[WhatsAppError | None] = deque()
     _lock = threading.Lock()
@@ -35,6 +36,7 @@ class LocmemBackend(BaseBackend):
         with cls._lock:
             cls.outbox.clear()
             cls.templates.clear()
+            cls.phone_numbers.clear()
             cls._errors_by_phone.clear()
             cls._error_queue.clear()
 
@@ -81,3 +83,8 @@ class LocmemBackend(BaseBackend):
     def list_templates(self) -> list[dict]:
         with self._lock:
             return [dict(template) for template in self.templates]
+
+    def phone_number_info(self, phone_number_id: str, fields: str) -> dict | None:
+        with self._lock:
+            info = self.phone_numbers.get(phone_number_id)
+            return {"id": phone_number_id, **info} if info is not None else None

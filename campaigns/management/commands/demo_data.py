@@ -24,6 +24,7 @@ from campaigns.tasks import send_batch_task
 from whatsapp.errors import WhatsAppError
 from whatsapp.models import MessageTemplate
 from whatsapp.services import templates_sync
+from whatsapp.tiers import messaging_limit_sync
 
 CITIES = ["Lisbon", "Porto", "Austin", "Denver", "Boston", "Seattle"]
 FIRST_NAMES = ["Ana", "Bruno", "Carla", "David", "Eva", "Filipe", "Grace", "Hugo", "Iris", "João"]
@@ -76,6 +77,10 @@ class Command(BaseCommand):
             self.stdout.write(f"templates synced: {templates_sync(now=now)}")
         except WhatsAppError as exc:
             self.stdout.write(f"templates not synced ({exc.reason}); is the sandbox running?")
+        try:
+            self.stdout.write(f"messaging limit: {messaging_limit_sync(now=now)}")
+        except WhatsAppError as exc:
+            self.stdout.write(f"messaging limit not synced ({exc.reason}); WHATSAPP_DAILY_LIMIT or 250 applies")
         everyone, _ = Audience.objects.get_or_create(name="Everyone subscribed", defaults={"rules": {"everyone": True}})
         vip, _ = Audience.objects.get_or_create(name="VIP customers", defaults={"rules": {"include_tags": ["vip"]}})
         self._campaigns(everyone, vip, now)

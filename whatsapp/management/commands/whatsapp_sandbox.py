@@ -23,6 +23,15 @@ class Command(BaseCommand):
         parser.add_argument("--duplicate-rate", type=float, default=0.0)
         parser.add_argument("--status-delay-ms", type=float, default=1000, help="between sent, delivered and read")
         parser.add_argument("--seed", type=int, default=None)
+        parser.add_argument("--messaging-tier", default="TIER_250", help="what GET /<PHONE_NUMBER_ID> answers")
+        parser.add_argument(
+            "--scene",
+            action="append",
+            default=[],
+            metavar="SECONDS:SCENE",
+            help="play a platform scene after SECONDS: template-paused=NAME/LANG, template-unpaused=NAME/LANG, "
+            "tier-upgrade=TIER_2K, account-restricted=HOURS (repeatable)",
+        )
 
     def handle(self, *args, **options):
         if not settings.WHATSAPP_APP_SECRET:
@@ -47,7 +56,10 @@ class Command(BaseCommand):
             duplicate_rate=options["duplicate_rate"],
             status_delay_ms=options["status_delay_ms"],
             seed=options["seed"],
+            messaging_tier=options["messaging_tier"],
         )
+        for scene in options["scene"]:
+            self._schedule(sandbox, scene)
         self.stdout.write(
             f"WhatsApp sandbox on {sandbox.url} (set WHATSAPP_API_BASE_URL to it); "
             f"webhooks to {options['webhook_url']}. Ctrl-C to stop."
@@ -56,3 +68,33 @@ class Command(BaseCommand):
             sandbox.serve_forever()
         except KeyboardInterrupt:
             self.stdout.write("sandbox stopped")
+
+    def _schedule(self, sandbox: SandboxServer, scene: str) -> None:
+        """Play `SECONDS:NAME=ARG` once, SECONDS after start, from a timer thread (the demo's platform scenes)."""
+        import threading
+        import time
+
+        try:
+            delay, _, rest = scene.partition(":")
+            name, _, arg = rest.partition("=")
+            delay_s = float(delay)
+        except ValueError as exc:
+            raise CommandError(f"--scene {scene!r}: expected SECONDS:SCENE=ARG") from exc
+        plays = {
+            "template-paused": lambda: sandbox.scene_template_paused(*arg.split("/", 1)),
+            "template-unpaused": lambda: sandbox.scene_template_unpaused(*arg.split("/", 1)),
+            "tier-upgrade": lambda: sandbox.scene_tier_upgrade(arg or "TIER_2K"),
+            "account-restricted": lambda: sandbox.post_account_update(
+                "ACCOUNT_RESTRICTION",
+                restriction_info=[{
+                    "restriction_type": "RESTRICTED_BIZ_INITIATED_MESSAGING",
+                    "expiration": time.strftime("%Y-%m-%dT%H:%M:%S+0000",
+                                                time.gmtime(time.time() + 3600 * float(arg or 1))),
+                }],
+            ),
+        }  # fmt: skip
+        if name not in plays or (name.startswith("template") and "/" not in arg):
+            raise CommandError(f"--scene {scene!r}: unknown scene or missing NAME/LANG")
+        timer = threading.Timer(delay_s, lambda: self.stdout.write(f"scene {name}: webhook answered {plays[name]()}"))
+        timer.daemon = True
+        timer.start()
