@@ -33,10 +33,11 @@ from django.utils import timezone
 from audiences.models import Contact, Suppression
 from campaigns import lifecycle, states
 from campaigns.clock import as_utc
+from campaigns.frequency import capped_phones, frequency_cap_applies
 from campaigns.leases import Lease, recipients_dispatch, recipients_expire_leases, recipients_undispatch
 from campaigns.models import Campaign, Recipient
 from campaigns.planning import Demand, continuation_at, parse_clock, retry_delay, split_quota
-from campaigns.quota import quota_frees_at, quota_lock, quota_release, quota_reserve, quota_usage
+from campaigns.quota import quota_free, quota_frees_at, quota_lock, quota_release, quota_reserve, quota_usage
 from campaigns.rendering import build_components
 from campaigns.throttle import LocalLimiter, sender_limiter
 from whatsapp.services import sender_default
@@ -217,16 +218,18 @@ def _round_size() -> int:
     return max(100, int(mps * 60)) if mps > 0 else 5000
 
 
-def _due(campaign_id: int, now: dt.datetime):
+def _due(campaign_id: int, now: dt.datetime, *, capped: bool = False):
     """Pending, due, own phone not suppressed, contact still subscribed and still at that phone, in send order.
 
     The suppression is tested on the row's own phone (Promise 8,
     docs/architecture.md): only the row's phone is what gets messaged. The
     contact's subscription stays as a second guard, and a row whose contact
     has another number now (a failed row retried after a phone edit) is not
-    sent to the old one. Never filtered by estimated_send_date.
+    sent to the old one. Never filtered by estimated_send_date. `capped`: a
+    marketing campaign under the frequency cap leaves out the phones at the
+    cap (campaigns/frequency.py); they stay pending for a later day.
     """
-    return (
+    due = (
         Recipient.objects.filter(
             campaign_id=campaign_id,
             status=R.PENDING,
@@ -235,42 +238,65 @@ def _due(campaign_id: int, now: dt.datetime):
         )
         .exclude(Exists(Suppression.objects.filter(phone=OuterRef("phone"))))
         .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-        .order_by("position")
     )
+    if capped:
+        due = due.exclude(phone__in=capped_phones(now=now))
+    return due.order_by("position")
 
 
 def _claim_round(*, now: dt.datetime, size: int, lease: Lease) -> list[Claim]:
-    """Reserve quota and claim recipients for one round under `lease`, committed `queued` before any send."""
+    """Reserve quota and claim recipients for one round under `lease`, committed `queued` before any send.
+
+    Promise 2 (docs/architecture.md): the limit counts distinct phones. A
+    recipient whose message costs nothing (`quota_free`: its phone already
+    counted in the window and today, or in its customer-service window) is
+    claimed whatever is left; the others share what is left by priority
+    (`split_quota`) and each costs one unit. A phone two campaigns reach in
+    one round is charged to both (never less than Meta counts); the ledger's
+    distinct count gives the unit back for the next round. At most `size`
+    messages per round; a campaign's own daily cap counts messages.
+    """
     with transaction.atomic():
         quota_lock()
         usage = quota_usage(now=now)
         left = min(usage.left, size)
-        if left <= 0:
-            return []
         running = list(
             Campaign.objects.filter(status=C.RUNNING, start_at__lte=now).select_related("template", "sender")
         )
         demands = []
+        budgets: dict[int, int] = {}  # campaign id -> messages it may claim this round
         for campaign in running:
-            cap_left = left
+            budget = size
             if campaign.daily_cap:
-                cap_left = min(left, campaign.daily_cap - usage.by_campaign_today.get(campaign.pk, 0))
-            if cap_left <= 0:
+                budget = min(size, campaign.daily_cap - usage.by_campaign_today.get(campaign.pk, 0))
+            if budget <= 0:
                 continue
-            due = _due(campaign.pk, now)[:cap_left].count()
-            demands.append(Demand(campaign.pk, campaign.priority, due))
+            budgets[campaign.pk] = budget
+            if left > 0:
+                due = _due(campaign.pk, now, capped=frequency_cap_applies(campaign.template))
+                costing = due.exclude(quota_free(now=now))[: min(left, budget)].count()
+                demands.append(Demand(campaign.pk, campaign.priority, costing))
         shares = split_quota(left, demands)
         claims: list[Claim] = []
         by_id = {campaign.pk: campaign for campaign in running}
         default_sender = sender_default()
-        for campaign_id, n in sorted(shares.items()):
-            if n <= 0:
+        room = size
+        for campaign_id, budget in sorted(budgets.items()):
+            take = min(budget, room)
+            if take <= 0:
+                break
+            # Evaluated now, in this transaction: phones the round already counted are free here.
+            free = quota_free(now=now)
+            due = _due(campaign_id, now, capped=frequency_cap_applies(by_id[campaign_id].template))
+            locked = due.select_for_update(skip_locked=True, of=("self",))
+            rows = list(locked.filter(free).values_list("position", "id")[:take])
+            share = min(shares.get(campaign_id, 0), take - len(rows))
+            if share > 0:
+                rows += list(locked.exclude(free).values_list("position", "id")[:share])
+            ids = [pk for _, pk in sorted(rows)]
+            if not ids:
                 continue
-            ids = list(
-                _due(campaign_id, now)
-                .select_for_update(skip_locked=True, of=("self",))
-                .values_list("id", flat=True)[:n]
-            )
+            room -= len(ids)
             moved = lifecycle.recipients_move(
                 campaign_id=campaign_id,
                 ids=ids,

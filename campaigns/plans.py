@@ -5,14 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from django.conf import settings
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from audiences.selectors import audience_contacts
 from campaigns.models import Campaign, Recipient
 from campaigns.planning import daily_share, estimated_send_day
-from campaigns.quota import local_day, quota_usage
+from campaigns.quota import local_day, quota_limit, quota_usage
 from campaigns.retry import retry_failed_plan
 from campaigns.services import REACHED, campaign_problems, first_day_capacity, reached_by_source
 
@@ -69,7 +68,7 @@ def activation_plan(*, campaign: Campaign, now: dt.datetime, top_up: bool = Fals
     running = Campaign.objects.filter(status__in=[C.SCHEDULED, C.RUNNING]).count()
     if campaign.status == C.DRAFT:
         running += 1
-    share = daily_share(limit=settings.WHATSAPP_DAILY_LIMIT, running_campaigns=running, daily_cap=campaign.daily_cap)
+    share = daily_share(limit=quota_limit(now), running_campaigns=running, daily_cap=campaign.daily_cap)
     start = campaign.start_at or now
     base_day = max(local_day(start), local_day(now))
     first = first_day_capacity(campaign=campaign, now=now, base_day=base_day, share=share, running=running)

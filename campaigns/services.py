@@ -13,7 +13,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Count, Max, Q
@@ -26,7 +25,7 @@ from campaigns.batch import BatchResult, batch_send
 from campaigns.clock import as_utc
 from campaigns.models import BatchContinuation, Campaign, CampaignDay, Recipient
 from campaigns.planning import daily_share, estimated_send_day
-from campaigns.quota import local_day, quota_usage
+from campaigns.quota import local_day, quota_limit, quota_usage
 from campaigns.rendering import parameter_problems
 from campaigns.retry import RetryOutcome, RetryRefused, campaign_retry_failed, retry_failed_plan
 from campaigns.testsends import TestSendError, campaign_send_test, testsend_apply_status
@@ -210,9 +209,7 @@ def _materialise(*, campaign: Campaign, now: dt.datetime, progress: Progress | N
     a listener must pass progress on through something else than the database.
     """
     running = Campaign.objects.filter(status__in=[C.SCHEDULED, C.RUNNING]).count()
-    share = daily_share(
-        limit=settings.WHATSAPP_DAILY_LIMIT, running_campaigns=max(1, running), daily_cap=campaign.daily_cap
-    )
+    share = daily_share(limit=quota_limit(now), running_campaigns=max(1, running), daily_cap=campaign.daily_cap)
     base_day = max(local_day(campaign.start_at or now), local_day(now))
     first_day = first_day_capacity(campaign=campaign, now=now, base_day=base_day, share=share, running=running)
     mine = Recipient.objects.filter(campaign_id=campaign.pk)
