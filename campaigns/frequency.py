@@ -64,15 +64,27 @@ def capped_phones(*, now: dt.datetime):
     )
 
 
+def _held_phones(*, campaign: Campaign, now: dt.datetime):
+    """The phones of the campaign the cap holds back now: its pending recipients', or for a draft its audience's."""
+    if campaign.status == Campaign.Status.DRAFT:
+        from audiences.selectors import audience_contacts
+
+        phones = audience_contacts(audience=campaign.audience).values("phone")
+    else:
+        phones = Recipient.objects.filter(campaign_id=campaign.pk, status=R.PENDING).values("phone")
+    return phones.filter(phone__in=capped_phones(now=now))
+
+
 def frequency_capped(*, campaign: Campaign, now: dt.datetime) -> int:
     """How many of the campaign's pending recipients the cap holds back today (0 when it does not apply).
 
-    For the activation pre-flight and the plan: they are not dropped, they
-    go out on a later day.
+    For a draft: how many of the recipients activation would add now. For
+    the activation pre-flight and the plan: they are not dropped, they go
+    out on a later day.
     """
-    if not frequency_cap_applies(campaign.template):
+    if settings.CAMPAIGN_FREQUENCY_CAP <= 0 or not frequency_cap_applies(campaign.template):
         return 0
-    return Recipient.objects.filter(campaign_id=campaign.pk, status=R.PENDING, phone__in=capped_phones(now=now)).count()
+    return _held_phones(campaign=campaign, now=now).count()
 
 
 def frequency_frees_on(*, campaign: Campaign, now: dt.datetime) -> dt.date | None:
@@ -82,10 +94,10 @@ def frequency_frees_on(*, campaign: Campaign, now: dt.datetime) -> dt.date | Non
     own day, so the newest one among the held-back phones bounds the wait
     (other campaigns reaching them meanwhile can push it further).
     """
-    if not frequency_cap_applies(campaign.template):
+    if settings.CAMPAIGN_FREQUENCY_CAP <= 0 or not frequency_cap_applies(campaign.template):
         return None
-    held = Recipient.objects.filter(campaign_id=campaign.pk, status=R.PENDING, phone__in=capped_phones(now=now))
-    newest = _marketing_sent(now=now).filter(phone__in=held.values("phone")).aggregate(m=Max("claimed_at"))["m"]
+    held = _held_phones(campaign=campaign, now=now)
+    newest = _marketing_sent(now=now).filter(phone__in=held).aggregate(m=Max("claimed_at"))["m"]
     if newest is None:
         return None
     return local_day(newest) + dt.timedelta(days=max(1, settings.CAMPAIGN_FREQUENCY_CAP_DAYS))
