@@ -249,7 +249,7 @@ def _claim_round(*, now: dt.datetime, size: int, lease: Lease) -> list[Claim]:
 
     Promise 2 (docs/architecture.md): the limit counts distinct phones. A
     recipient whose message costs nothing (`quota_free`: its phone already
-    counted in the window and today, or in its customer-service window) is
+    counted in the window, or in its customer-service window) is
     claimed whatever is left; the others share what is left by priority
     (`split_quota`) and each costs one unit. A phone two campaigns reach in
     one round is charged to both (never less than Meta counts); the ledger's

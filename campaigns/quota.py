@@ -5,16 +5,20 @@ outside a customer-service window, in a moving 24 hours, per business
 portfolio (shared by all its numbers). So (docs/architecture.md, Promise 2):
 
 - the ledger (QuotaReservation) has one row per message claimed, with its
-  phone; the limit counts the distinct phones of its `counted` rows;
-- a message to a phone already counted in the window (and on the day) costs
-  nothing more: several campaigns may reach one phone for one unit;
+  phone; the limit counts the distinct phones of its `counted` rows in the
+  window;
+- a message to a phone already counted in the window costs nothing more:
+  several campaigns may reach one person for one unit;
 - a message to a phone inside its customer-service window (it wrote to us
-  less than 24 hours ago: whatsapp.LastInbound) is not counted, with a margin
-  (SERVICE_WINDOW_MARGIN) so that the window is still open when the message
-  leaves;
-- we also never count more distinct phones than the limit in a calendar day
-  of TIME_ZONE (the design's promise; a 25-hour autumn day is not a 24-hour
-  window).
+  less than 24 hours ago: whatsapp.LastInbound) is not counted;
+- both free cases need MARGIN of room: the earlier message (or the user's)
+  must stay inside its 24 hours for MARGIN more, because the claimed message
+  leaves a little later than its claim and an inbound timestamp may be up to
+  an hour ahead of its receipt (whatsapp/parsing.py MAX_AHEAD);
+- a calendar day of TIME_ZONE never adds more people than the limit: the day
+  counts the rows that brought their phone into the window (the design's
+  promise "nor in any calendar day", in Meta's unit; a phone already in the
+  window costs nothing on the day either).
 
 The window is 24 real hours before a UTC instant, the day found by converting
 that instant (campaigns/clock.py). Reserving is race-free: the caller holds
@@ -39,9 +43,9 @@ from campaigns.models import QuotaLock, QuotaReservation
 SENDER = "default"  # the limit is per business portfolio, shared by all its numbers
 WINDOW = dt.timedelta(hours=24)
 SERVICE_WINDOW = dt.timedelta(hours=24)  # a customer-service window: 24 hours after the user's last message
-# A window is taken as open only if it stays open this much longer: the claimed message may leave minutes
-# later, and an inbound timestamp may be up to an hour ahead of its receipt (whatsapp/parsing.py MAX_AHEAD).
-SERVICE_WINDOW_MARGIN = dt.timedelta(hours=2)
+# A free message needs its reason to hold this much longer (see above): the previous message to the phone, or
+# the user's own, must still be inside its 24 hours at now + MARGIN.
+MARGIN = dt.timedelta(hours=2)
 
 
 def quota_limit(now: dt.datetime) -> int:
@@ -53,7 +57,7 @@ def quota_limit(now: dt.datetime) -> int:
 class QuotaUsage:
     limit: int
     used_24h: int  # distinct counted phones reserved in (now - 24 h, ...): one at exactly now - 24 h is out
-    used_today: int  # distinct counted phones reserved on now's calendar day in TIME_ZONE
+    used_today: int  # phones brought into the window by rows of now's calendar day in TIME_ZONE
     by_campaign_today: dict[int, int] = field(default_factory=dict)  # messages per campaign today (daily caps)
     messages_24h: int = 0  # messages reserved in the window, counted or not
 
@@ -104,14 +108,29 @@ def quota_usage(*, now: dt.datetime, sender: str = SENDER) -> QuotaUsage:
     return QuotaUsage(
         limit=quota_limit(now),
         used_24h=window["phones"],
-        used_today=today.filter(counted=True).aggregate(n=Count("phone", distinct=True))["n"],
+        used_today=_bring_in(today.filter(counted=True)).aggregate(n=Count("phone", distinct=True))["n"],
         by_campaign_today=by_campaign,
         messages_24h=window["messages"],
     )
 
 
+def _bring_in(rows):
+    """The counted rows that brought their phone into the window: no counted row of it in the 24 hours before.
+
+    "Before" with the free rule's MARGIN, and an earlier row at the same
+    instant counts as before: a row the claim took as free never brings its
+    phone in. Computed from the rows present, so a row given back hands its
+    place to the next one.
+    """
+    earlier = QuotaReservation.objects.filter(sender=OuterRef("sender"), counted=True, phone=OuterRef("phone")).filter(
+        Q(reserved_at__lt=OuterRef("reserved_at"), reserved_at__gt=OuterRef("reserved_at") - (WINDOW - MARGIN))
+        | Q(reserved_at=OuterRef("reserved_at"), id__lt=OuterRef("id"))
+    )
+    return rows.exclude(Exists(earlier))
+
+
 def in_service_window(*, now: dt.datetime):
-    """The phones whose customer-service window is open at `now` and stays open for SERVICE_WINDOW_MARGIN.
+    """The phones whose customer-service window is open at `now` and stays open for MARGIN (a subquery).
 
     A time after `now` is not trusted (a future timestamp, or a batch run
     `--as-of` the past): the phone is counted.
@@ -119,30 +138,33 @@ def in_service_window(*, now: dt.datetime):
     from whatsapp.models import LastInbound
 
     now = as_utc(now)
-    return LastInbound.objects.filter(at__gt=now - SERVICE_WINDOW + SERVICE_WINDOW_MARGIN, at__lte=now).values("phone")
+    return LastInbound.objects.filter(at__gt=now - SERVICE_WINDOW + MARGIN, at__lte=now).values("phone")
+
+
+def _already_counted(*, now: dt.datetime, sender: str):
+    """The phones counted in the window that stay in it for MARGIN (a subquery)."""
+    now = as_utc(now)
+    return QuotaReservation.objects.filter(
+        sender=sender, counted=True, reserved_at__gt=now - WINDOW + MARGIN, reserved_at__lte=now
+    ).values("phone")
 
 
 def quota_free(*, now: dt.datetime, sender: str = SENDER) -> Q:
     """A condition on Recipient rows: a message to the row's phone costs the limit nothing at `now`.
 
-    In its customer-service window, or already counted both in the window and
-    on the day (so it adds a phone to neither). Evaluated by the database
-    when the query runs: inside the claim's transaction it sees the
-    reservations the round made so far.
+    In its customer-service window, or already counted in the window. Both
+    hold for MARGIN more. Evaluated by the database when the query runs:
+    inside the claim's transaction it sees the reservations the round made
+    so far.
     """
-    now = as_utc(now)
-    counted = QuotaReservation.objects.filter(sender=sender, counted=True)
-    in_window = counted.filter(reserved_at__gt=now - WINDOW).values("phone")
-    on_day = counted.filter(day=local_day(now)).values("phone")
-    return Q(phone__in=in_service_window(now=now)) | (Q(phone__in=in_window) & Q(phone__in=on_day))
+    return Q(phone__in=in_service_window(now=now)) | Q(phone__in=_already_counted(now=now, sender=sender))
 
 
 def quota_phone_free(*, now: dt.datetime, phone: str, sender: str = SENDER) -> bool:
     """Whether one more message to `phone` at `now` costs the limit nothing (the test of `quota_free`)."""
-    now = as_utc(now)
-    counted = QuotaReservation.objects.filter(sender=sender, counted=True, phone=phone)
-    return in_service_window(now=now).filter(phone=phone).exists() or (
-        counted.filter(reserved_at__gt=now - WINDOW).exists() and counted.filter(day=local_day(now)).exists()
+    return (
+        in_service_window(now=now).filter(phone=phone).exists()
+        or _already_counted(now=now, sender=sender).filter(phone=phone).exists()
     )
 
 
