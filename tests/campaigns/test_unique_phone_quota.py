@@ -160,3 +160,34 @@ def test_a_lease_sweep_gives_back_exactly_the_reservations_of_its_claims(setting
     assert swept == {"pending": 9, "unknown": 0}
     assert list(QuotaReservation.objects.values_list("phone", "counted", "reserved_at")) == before
     assert quota_usage(now=START).used_24h == 0
+
+
+@pytest.mark.postgres
+def test_concurrent_batch_processes_count_unique_phones_and_never_pass_the_limit(transactional_db, settings):
+    """Four processes race over three overlapping campaigns; some people wrote to us. Counted at the sandbox."""
+    from tests.campaigns.test_concurrency import batch_env, finish, start_batches
+    from whatsapp.services import last_inbound_record
+
+    settings.WHATSAPP_DAILY_LIMIT = 50
+    contacts, campaigns = overlapping_campaigns(range(0, 80), range(40, 120), range(0, 120, 3), pool=120)
+    wrote = {c.phone for c in contacts[::10]}  # in their customer-service window: never counted
+    for phone in wrote:
+        last_inbound_record(phone=phone, at=START - 3 * HOUR)
+    with SandboxServer(webhook_url=None, app_secret="x", latency_ms=5) as sandbox:
+        processes = start_batches(4, as_of=START, env=batch_env(sandbox))
+        results = [finish(process) for process in processes]
+    sent_to = Counter("+" + m["to"] for m in sandbox.accepted)
+    counted = set(sent_to) - wrote
+    assert len(counted) == 50  # the limit, in unique people, reached by the racing processes together
+    assert sum(results[i]["sent"] for i in range(4)) == len(sandbox.accepted) > len(sent_to)
+    assert max(Counter(m["tracker"] for m in sandbox.accepted).values()) == 1
+    # Every message to a person already counted (or in their window) went out, in every campaign that has them.
+    reachable = counted | wrote
+    for campaign in campaigns:
+        rows = Recipient.objects.filter(campaign=campaign)
+        assert set(rows.filter(status=R.SENT).values_list("phone", flat=True)) == set(
+            rows.filter(phone__in=reachable).values_list("phone", flat=True)
+        )
+        assert_counters_match_recount(campaign)
+    assert quota_usage(now=START).used_24h == 50
+    assert QuotaReservation.objects.count() == len(sandbox.accepted)
