@@ -14,46 +14,15 @@ from campaigns.batch import _claim_round, batch_send
 from campaigns.leases import Lease, recipients_expire_leases
 from campaigns.models import QuotaReservation, Recipient
 from campaigns.quota import quota_usage
-from campaigns.services import campaign_activate
-from tests.campaigns.helpers import START, assert_counters_match_recount
-from tests.factories.audiences import AudienceFactory, ContactFactory
-from tests.factories.campaigns import CampaignFactory
+from tests.campaigns.helpers import START, assert_counters_match_recount, overlapping_campaigns
+from tests.factories.audiences import ContactFactory
 from tests.whatsapp import payloads
-from whatsapp.backends import reset_backend
 from whatsapp.models import LastInbound
 from whatsapp.sandbox import SandboxServer
 
 pytestmark = pytest.mark.django_db
 R = Recipient.Status
 HOUR = dt.timedelta(hours=1)
-
-
-@pytest.fixture
-def sandbox(settings):
-    """The Cloud API backend sending over HTTP to a sandbox that counts what it accepted."""
-    with SandboxServer(webhook_url=None, app_secret="x") as server:
-        settings.WHATSAPP_BACKEND = "whatsapp.backends.cloud.CloudAPIBackend"
-        settings.WHATSAPP_API_BASE_URL = server.url
-        settings.WHATSAPP_PHONE_NUMBER_ID = server.phone_number_id
-        settings.WHATSAPP_SEND_THREADS = 1
-        settings.WHATSAPP_MAX_MPS = 0
-        reset_backend()
-        yield server
-    reset_backend()
-
-
-def overlapping_campaigns(*parts: range, pool: int = 20, **kwargs):
-    """One running campaign per part of a pool of contacts (the parts may overlap), in that order."""
-    tags = [f"part{i}" for i in range(len(parts))]
-    contacts = [
-        ContactFactory(tags=[tag for tag, part in zip(tags, parts, strict=True) if i in part]) for i in range(pool)
-    ]
-    campaigns = []
-    for tag in tags:
-        campaign = CampaignFactory(audience=AudienceFactory(rules={"include_tags": [tag]}), start_at=START, **kwargs)
-        campaign_activate(campaign=campaign, now=START)
-        campaigns.append(campaign)
-    return contacts, campaigns
 
 
 @pytest.fixture
@@ -77,7 +46,10 @@ def inbound(client, settings, django_capture_on_commit_callbacks):
     return post
 
 
-def test_two_campaigns_over_overlapping_audiences_reach_the_limit_in_phones_and_send_more_messages(settings, sandbox):
+def test_two_campaigns_over_overlapping_audiences_reach_the_limit_in_phones_and_send_more_messages(
+    settings, http_sandbox
+):
+    sandbox = http_sandbox
     settings.WHATSAPP_DAILY_LIMIT = 10
     contacts, (first, second) = overlapping_campaigns(range(0, 15), range(2, 17))
     result = batch_send(now=START)
@@ -100,7 +72,8 @@ def test_two_campaigns_over_overlapping_audiences_reach_the_limit_in_phones_and_
         assert max(pairs.values()) == 1
 
 
-def test_people_in_an_open_customer_service_window_are_not_counted(settings, sandbox, inbound):
+def test_people_in_an_open_customer_service_window_are_not_counted(settings, http_sandbox, inbound):
+    sandbox = http_sandbox
     settings.WHATSAPP_DAILY_LIMIT = 3
     contacts, (campaign,) = overlapping_campaigns(range(0, 8), pool=8)
     wrote_recently = [contacts[0].phone, contacts[5].phone]
