@@ -250,11 +250,12 @@ def _claim_round(*, now: dt.datetime, size: int, lease: Lease) -> list[Claim]:
     Promise 2 (docs/architecture.md): the limit counts distinct phones. A
     recipient whose message costs nothing (`quota_free`: its phone already
     counted in the window, or in its customer-service window) is
-    claimed whatever is left; the others share what is left by priority
-    (`split_quota`) and each costs one unit. A phone two campaigns reach in
-    one round is charged to both (never less than Meta counts); the ledger's
-    distinct count gives the unit back for the next round. At most `size`
-    messages per round; a campaign's own daily cap counts messages.
+    claimed whatever is left, in the round's room after the others; those
+    share what is left by priority (`split_quota`), each costing one unit. A
+    phone two campaigns reach in one round's first pass is charged to both
+    (never less than Meta counts); the ledger's distinct count gives the unit
+    back for the next round. At most `size` messages per round; a campaign's
+    own daily cap counts messages.
     """
     with transaction.atomic():
         quota_lock()
@@ -281,63 +282,65 @@ def _claim_round(*, now: dt.datetime, size: int, lease: Lease) -> list[Claim]:
         by_id = {campaign.pk: campaign for campaign in running}
         default_sender = sender_default()
         room = size
-        for campaign_id, budget in sorted(budgets.items()):
-            take = min(budget, room)
-            if take <= 0:
-                break
-            # Evaluated now, in this transaction: phones the round already counted are free here.
-            free = quota_free(now=now)
-            due = _due(campaign_id, now, capped=frequency_cap_applies(by_id[campaign_id].template))
-            locked = due.select_for_update(skip_locked=True, of=("self",))
-            rows = list(locked.filter(free).values_list("position", "id")[:take])
-            share = min(shares.get(campaign_id, 0), take - len(rows))
-            if share > 0:
-                rows += list(locked.exclude(free).values_list("position", "id")[:share])
-            ids = [pk for _, pk in sorted(rows)]
-            if not ids:
-                continue
-            room -= len(ids)
-            moved = lifecycle.recipients_move(
-                campaign_id=campaign_id,
-                ids=ids,
-                old=R.PENDING,
-                new=R.QUEUED,
-                claimed_at=now,
-                queued_at=now,
-                lease_id=lease.pk,
-                dispatched_at=None,
-            )
-            if moved != len(ids):  # cannot happen under the lock; never reserve for rows we did not claim
-                ids = list(
-                    Recipient.objects.filter(id__in=ids, status=R.QUEUED, claimed_at=now).values_list("id", flat=True)
-                )
-            quota_reserve(now=now, campaign_id=campaign_id, recipient_ids=ids)
-            campaign = by_id[campaign_id]
-            sender = campaign.sender if campaign.sender_id else default_sender
-            for recipient in Recipient.objects.filter(id__in=ids).select_related("contact").order_by("position"):
-                claims.append(
-                    Claim(
-                        recipient_id=recipient.pk,
-                        campaign_id=campaign_id,
-                        phone=recipient.phone,
-                        template_name=campaign.template.name,
-                        language=campaign.template.language,
-                        components=build_components(
-                            template=campaign.template,
-                            parameters=campaign.parameters,
-                            header_parameters=campaign.header_parameters,
-                            button_parameters=campaign.button_parameters,
-                            header_media_url=campaign.header_media_url,
-                            contact=recipient.contact,
-                        ),
-                        attempts=recipient.attempts,
-                        claimed_at=now,
-                        sender=sender.phone_number_id if campaign.sender_id else "",
-                        limiter_key=sender.phone_number_id,
-                        rate=sender.rate,
-                    )
-                )
+        # First what costs a unit, each campaign its share; then, in the room left, what costs nothing. The
+        # free query runs after the first pass's reservations: a phone one campaign just counted is free to
+        # the others.
+        for costs in (True, False):
+            for campaign_id, budget in sorted(budgets.items()):
+                take = min(budget, room, shares.get(campaign_id, 0)) if costs else min(budget, room)
+                if take <= 0:
+                    continue
+                campaign = by_id[campaign_id]
+                due = _due(campaign_id, now, capped=frequency_cap_applies(campaign.template))
+                due = due.exclude(quota_free(now=now)) if costs else due.filter(quota_free(now=now))
+                ids = list(due.select_for_update(skip_locked=True, of=("self",)).values_list("id", flat=True)[:take])
+                if not ids:
+                    continue
+                room -= len(ids)
+                budgets[campaign_id] -= len(ids)
+                sender = campaign.sender if campaign.sender_id else default_sender
+                claims += _claim(campaign, ids, sender=sender, now=now, lease=lease)
     return claims
+
+
+def _claim(campaign: Campaign, ids: list[int], *, sender, now: dt.datetime, lease: Lease) -> list[Claim]:
+    """pending -> queued under `lease` and their quota reserved (in the caller's transaction, under the lock)."""
+    moved = lifecycle.recipients_move(
+        campaign_id=campaign.pk,
+        ids=ids,
+        old=R.PENDING,
+        new=R.QUEUED,
+        claimed_at=now,
+        queued_at=now,
+        lease_id=lease.pk,
+        dispatched_at=None,
+    )
+    if moved != len(ids):  # cannot happen under the lock; never reserve for rows we did not claim
+        ids = list(Recipient.objects.filter(id__in=ids, status=R.QUEUED, claimed_at=now).values_list("id", flat=True))
+    quota_reserve(now=now, campaign_id=campaign.pk, recipient_ids=ids)
+    return [
+        Claim(
+            recipient_id=recipient.pk,
+            campaign_id=campaign.pk,
+            phone=recipient.phone,
+            template_name=campaign.template.name,
+            language=campaign.template.language,
+            components=build_components(
+                template=campaign.template,
+                parameters=campaign.parameters,
+                header_parameters=campaign.header_parameters,
+                button_parameters=campaign.button_parameters,
+                header_media_url=campaign.header_media_url,
+                contact=recipient.contact,
+            ),
+            attempts=recipient.attempts,
+            claimed_at=now,
+            sender=sender.phone_number_id if campaign.sender_id else "",
+            limiter_key=sender.phone_number_id,
+            rate=sender.rate,
+        )
+        for recipient in Recipient.objects.filter(id__in=ids).select_related("contact").order_by("position")
+    ]
 
 
 # --- 3. sending --------------------------------------------------------------
