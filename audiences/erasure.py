@@ -101,8 +101,9 @@ def _erase_chunk(ids: list[int], *, now: datetime, by, result: ErasureResult) ->
 
     from audiences.services import suppress_contacts
     from campaigns import lifecycle
-    from campaigns.models import Recipient
+    from campaigns.models import QuotaReservation, Recipient
     from campaigns.quota import quota_release_claims
+    from whatsapp.models import LastInbound
 
     R = Recipient.Status
     rows = list(Contact.objects.filter(pk__in=ids).select_for_update().values_list("pk", "phone"))
@@ -154,6 +155,11 @@ def _erase_chunk(ids: list[int], *, now: datetime, by, result: ErasureResult) ->
         Recipient.objects.bulk_update(changed, ["phone", "contact", "message_id"], batch_size=500)
         result.recipients += len(changed)
     Recipient.objects.filter(contact_id__in=ids).update(contact_id=None)  # rows already hashed by an earlier erasure
+    # The quota ledger keeps each message's phone (campaigns/quota.py counts people): the same keyed hash, so the
+    # limit still counts them once; the time they last wrote to us goes (they are counted again, never fewer).
+    for phone in phones:
+        QuotaReservation.objects.filter(phone=phone).update(phone=erased_phone(phone))
+    LastInbound.objects.filter(phone__in=phones).delete()
 
     content_type = ContentType.objects.get_for_model(Contact)
     history = LogEntry.objects.filter(content_type=content_type, object_id__in=[str(pk) for pk in ids])

@@ -33,10 +33,11 @@ from django.utils import timezone
 from audiences.models import Contact, Suppression
 from campaigns import lifecycle, states
 from campaigns.clock import as_utc
+from campaigns.frequency import capped_phones, frequency_cap_applies
 from campaigns.leases import Lease, recipients_dispatch, recipients_expire_leases, recipients_undispatch
 from campaigns.models import Campaign, Recipient
 from campaigns.planning import Demand, continuation_at, parse_clock, retry_delay, split_quota
-from campaigns.quota import quota_frees_at, quota_lock, quota_release, quota_reserve, quota_usage
+from campaigns.quota import quota_free, quota_frees_at, quota_lock, quota_release, quota_reserve, quota_usage
 from campaigns.rendering import build_components
 from campaigns.throttle import LocalLimiter, sender_limiter
 from whatsapp.platform import sending_blocked
@@ -218,16 +219,18 @@ def _round_size() -> int:
     return max(100, int(mps * 60)) if mps > 0 else 5000
 
 
-def _due(campaign_id: int, now: dt.datetime):
+def _due(campaign_id: int, now: dt.datetime, *, capped: bool = False):
     """Pending, due, own phone not suppressed, contact still subscribed and still at that phone, in send order.
 
     The suppression is tested on the row's own phone (Promise 8,
     docs/architecture.md): only the row's phone is what gets messaged. The
     contact's subscription stays as a second guard, and a row whose contact
     has another number now (a failed row retried after a phone edit) is not
-    sent to the old one. Never filtered by estimated_send_date.
+    sent to the old one. Never filtered by estimated_send_date. `capped`: a
+    marketing campaign under the frequency cap leaves out the phones at the
+    cap (campaigns/frequency.py); they stay pending for a later day.
     """
-    return (
+    due = (
         Recipient.objects.filter(
             campaign_id=campaign_id,
             status=R.PENDING,
@@ -236,8 +239,10 @@ def _due(campaign_id: int, now: dt.datetime):
         )
         .exclude(Exists(Suppression.objects.filter(phone=OuterRef("phone"))))
         .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-        .order_by("position")
     )
+    if capped:
+        due = due.exclude(phone__in=capped_phones(now=now))
+    return due.order_by("position")
 
 
 def _claim_round(*, now: dt.datetime, size: int, lease: Lease) -> list[Claim]:
@@ -245,6 +250,16 @@ def _claim_round(*, now: dt.datetime, size: int, lease: Lease) -> list[Claim]:
 
     Nothing while Meta restricts the account (whatsapp/platform.py
     `sending_blocked`): the threads' batch and the fan-out both claim here.
+
+    Promise 2 (docs/architecture.md): the limit counts distinct phones. A
+    recipient whose message costs nothing (`quota_free`: its phone already
+    counted in the window, or in its customer-service window) is
+    claimed whatever is left, in the round's room after the others; those
+    share what is left by priority (`split_quota`), each costing one unit. A
+    phone two campaigns reach in one round's first pass is charged to both
+    (never less than Meta counts); the ledger's distinct count gives the unit
+    back for the next round. At most `size` messages per round; a campaign's
+    own daily cap counts messages.
     """
     if sending_blocked(now=now) is not None:
         return []
@@ -252,73 +267,86 @@ def _claim_round(*, now: dt.datetime, size: int, lease: Lease) -> list[Claim]:
         quota_lock()
         usage = quota_usage(now=now)
         left = min(usage.left, size)
-        if left <= 0:
-            return []
         running = list(
             Campaign.objects.filter(status=C.RUNNING, start_at__lte=now).select_related("template", "sender")
         )
         demands = []
+        budgets: dict[int, int] = {}  # campaign id -> messages it may claim this round
         for campaign in running:
-            cap_left = left
+            budget = size
             if campaign.daily_cap:
-                cap_left = min(left, campaign.daily_cap - usage.by_campaign_today.get(campaign.pk, 0))
-            if cap_left <= 0:
+                budget = min(size, campaign.daily_cap - usage.by_campaign_today.get(campaign.pk, 0))
+            if budget <= 0:
                 continue
-            due = _due(campaign.pk, now)[:cap_left].count()
-            demands.append(Demand(campaign.pk, campaign.priority, due))
+            budgets[campaign.pk] = budget
+            if left > 0:
+                due = _due(campaign.pk, now, capped=frequency_cap_applies(campaign.template))
+                costing = due.exclude(quota_free(now=now))[: min(left, budget)].count()
+                demands.append(Demand(campaign.pk, campaign.priority, costing))
         shares = split_quota(left, demands)
         claims: list[Claim] = []
         by_id = {campaign.pk: campaign for campaign in running}
         default_sender = sender_default()
-        for campaign_id, n in sorted(shares.items()):
-            if n <= 0:
-                continue
-            ids = list(
-                _due(campaign_id, now)
-                .select_for_update(skip_locked=True, of=("self",))
-                .values_list("id", flat=True)[:n]
-            )
-            moved = lifecycle.recipients_move(
-                campaign_id=campaign_id,
-                ids=ids,
-                old=R.PENDING,
-                new=R.QUEUED,
-                claimed_at=now,
-                queued_at=now,
-                lease_id=lease.pk,
-                dispatched_at=None,
-            )
-            if moved != len(ids):  # cannot happen under the lock; never reserve for rows we did not claim
-                ids = list(
-                    Recipient.objects.filter(id__in=ids, status=R.QUEUED, claimed_at=now).values_list("id", flat=True)
-                )
-            quota_reserve(now=now, campaign_id=campaign_id, recipient_ids=ids)
-            campaign = by_id[campaign_id]
-            sender = campaign.sender if campaign.sender_id else default_sender
-            for recipient in Recipient.objects.filter(id__in=ids).select_related("contact").order_by("position"):
-                claims.append(
-                    Claim(
-                        recipient_id=recipient.pk,
-                        campaign_id=campaign_id,
-                        phone=recipient.phone,
-                        template_name=campaign.template.name,
-                        language=campaign.template.language,
-                        components=build_components(
-                            template=campaign.template,
-                            parameters=campaign.parameters,
-                            header_parameters=campaign.header_parameters,
-                            button_parameters=campaign.button_parameters,
-                            header_media_url=campaign.header_media_url,
-                            contact=recipient.contact,
-                        ),
-                        attempts=recipient.attempts,
-                        claimed_at=now,
-                        sender=sender.phone_number_id if campaign.sender_id else "",
-                        limiter_key=sender.phone_number_id,
-                        rate=sender.rate,
-                    )
-                )
+        room = size
+        # First what costs a unit, each campaign its share; then, in the room left, what costs nothing. The
+        # free query runs after the first pass's reservations: a phone one campaign just counted is free to
+        # the others.
+        for costs in (True, False):
+            for campaign_id, budget in sorted(budgets.items()):
+                take = min(budget, room, shares.get(campaign_id, 0)) if costs else min(budget, room)
+                if take <= 0:
+                    continue
+                campaign = by_id[campaign_id]
+                due = _due(campaign_id, now, capped=frequency_cap_applies(campaign.template))
+                due = due.exclude(quota_free(now=now)) if costs else due.filter(quota_free(now=now))
+                ids = list(due.select_for_update(skip_locked=True, of=("self",)).values_list("id", flat=True)[:take])
+                if not ids:
+                    continue
+                room -= len(ids)
+                budgets[campaign_id] -= len(ids)
+                sender = campaign.sender if campaign.sender_id else default_sender
+                claims += _claim(campaign, ids, sender=sender, now=now, lease=lease)
     return claims
+
+
+def _claim(campaign: Campaign, ids: list[int], *, sender, now: dt.datetime, lease: Lease) -> list[Claim]:
+    """pending -> queued under `lease` and their quota reserved (in the caller's transaction, under the lock)."""
+    moved = lifecycle.recipients_move(
+        campaign_id=campaign.pk,
+        ids=ids,
+        old=R.PENDING,
+        new=R.QUEUED,
+        claimed_at=now,
+        queued_at=now,
+        lease_id=lease.pk,
+        dispatched_at=None,
+    )
+    if moved != len(ids):  # cannot happen under the lock; never reserve for rows we did not claim
+        ids = list(Recipient.objects.filter(id__in=ids, status=R.QUEUED, claimed_at=now).values_list("id", flat=True))
+    quota_reserve(now=now, campaign_id=campaign.pk, recipient_ids=ids)
+    return [
+        Claim(
+            recipient_id=recipient.pk,
+            campaign_id=campaign.pk,
+            phone=recipient.phone,
+            template_name=campaign.template.name,
+            language=campaign.template.language,
+            components=build_components(
+                template=campaign.template,
+                parameters=campaign.parameters,
+                header_parameters=campaign.header_parameters,
+                button_parameters=campaign.button_parameters,
+                header_media_url=campaign.header_media_url,
+                contact=recipient.contact,
+            ),
+            attempts=recipient.attempts,
+            claimed_at=now,
+            sender=sender.phone_number_id if campaign.sender_id else "",
+            limiter_key=sender.phone_number_id,
+            rate=sender.rate,
+        )
+        for recipient in Recipient.objects.filter(id__in=ids).select_related("contact").order_by("position")
+    ]
 
 
 # --- 3. sending --------------------------------------------------------------

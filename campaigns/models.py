@@ -300,16 +300,23 @@ class QuotaLock(models.Model):
 
 
 class QuotaReservation(models.Model):
-    """The quota ledger: one row per message the limit counts (claimed for sending, or a test send).
+    """The quota ledger: one row per message claimed for sending (or a test send), with the phone it goes to.
 
     Inserted in the claim's transaction before the API call; deleted only when
-    the API refused the message before accepting it. `day` is the calendar day
-    in TIME_ZONE, for the per-day and per-campaign breakdown.
+    the API refused the message before accepting it, or the claim went back
+    unsent. The limit counts the distinct phones of the `counted` rows
+    (campaigns/quota.py): a message inside the phone's customer-service
+    window is not counted. `day` is the calendar day in TIME_ZONE, for the
+    per-day and per-campaign breakdown.
     """
 
     sender = models.CharField(max_length=50, default="default")
     campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     recipient = models.ForeignKey(Recipient, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # E.164 (or an erased contact's hash, or "#<id>" for rows from before phones were recorded): what Meta counts.
+    phone = models.CharField(max_length=65, default="")
+    # False: sent inside the phone's customer-service window (it wrote to us): Meta's limit does not count it.
+    counted = models.BooleanField(default=True)
     reserved_at = models.DateTimeField()
     day = models.DateField()
 
@@ -318,6 +325,8 @@ class QuotaReservation(models.Model):
             models.Index(fields=["sender", "reserved_at"], name="campaigns_quota_window"),
             models.Index(fields=["sender", "day", "campaign"], name="campaigns_quota_day"),
             models.Index(fields=["recipient"], name="campaigns_quota_recipient"),
+            # "Is this phone already counted in the window / today?" (the claim's cost of a recipient).
+            models.Index(fields=["phone", "reserved_at"], name="campaigns_quota_phone"),
         ]
 
     def __str__(self) -> str:

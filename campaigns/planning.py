@@ -5,6 +5,8 @@
 - `continuation_at`: when a batch that found the 24-hour window full should run
   again, kept inside the sending hours.
 - `daily_share` / `estimated_send_day`: the estimate shown to operators.
+- `capped_completion`: the estimated completion once the frequency cap held
+  some recipients back.
 - `retry_delay`: the exponential back-off of transient errors.
 
 Everything here is deterministic so the batch is too, and each function has
@@ -143,6 +145,18 @@ def estimated_send_day(*, base_day: dt.date, ahead: int, share: int, first_day: 
     if ahead < first:
         return base_day
     return base_day + dt.timedelta(days=1 + (ahead - first) // share)
+
+
+def capped_completion(*, estimated: dt.date | None, held_back: int, frees_on: dt.date | None) -> dt.date | None:
+    """The estimated completion with the frequency cap: not before the day the last held-back recipient may go.
+
+    `held_back` recipients wait for their phones to leave the cap's days
+    (campaigns/frequency.py); `frees_on` is that day at the latest. They are
+    sent then, never dropped, so the campaign cannot finish earlier.
+    """
+    if not held_back or frees_on is None:
+        return estimated
+    return frees_on if estimated is None else max(estimated, frees_on)
 
 
 def retry_delay(attempts: int, *, base_seconds: int = 60, max_seconds: int = 6 * 3600) -> dt.timedelta:

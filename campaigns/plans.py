@@ -5,16 +5,17 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from audiences.selectors import audience_contacts
+from campaigns.frequency import frequency_capped, frequency_frees_on
 from campaigns.models import Campaign, Recipient
-from campaigns.planning import daily_share, estimated_send_day
-from campaigns.quota import local_day, quota_usage
+from campaigns.planning import capped_completion, daily_share, estimated_send_day
+from campaigns.quota import local_day, quota_limit, quota_usage
 from campaigns.retry import retry_failed_plan
 from campaigns.services import REACHED, campaign_problems, first_day_capacity, reached_by_source
-from whatsapp.tiers import messaging_limit
 
 C = Campaign.Status
 R = Recipient.Status
@@ -69,7 +70,7 @@ def activation_plan(*, campaign: Campaign, now: dt.datetime, top_up: bool = Fals
     running = Campaign.objects.filter(status__in=[C.SCHEDULED, C.RUNNING]).count()
     if campaign.status == C.DRAFT:
         running += 1
-    share = daily_share(limit=messaging_limit(now).value, running_campaigns=running, daily_cap=campaign.daily_cap)
+    share = daily_share(limit=quota_limit(now), running_campaigns=running, daily_cap=campaign.daily_cap)
     start = campaign.start_at or now
     base_day = max(local_day(start), local_day(now))
     first = first_day_capacity(campaign=campaign, now=now, base_day=base_day, share=share, running=running)
@@ -93,9 +94,28 @@ def activation_plan(*, campaign: Campaign, now: dt.datetime, top_up: bool = Fals
                 "share": f"{share:,}",
             }
         )
+    held_back = frequency_capped(campaign=campaign, now=now)
+    frees_on = frequency_frees_on(campaign=campaign, now=now) if held_back else None
+    if held_back:
+        lines.append(
+            ngettext(
+                "%(n)s recipient already had %(cap)s marketing message(s) in the last %(days)s days (frequency "
+                "cap): it waits, at the latest until %(day)s, and is never dropped.",
+                "%(n)s recipients already had %(cap)s marketing message(s) in the last %(days)s days (frequency "
+                "cap): they wait, at the latest until %(day)s, and are never dropped.",
+                held_back,
+            )
+            % {
+                "n": f"{held_back:,}",
+                "cap": settings.CAMPAIGN_FREQUENCY_CAP,
+                "days": settings.CAMPAIGN_FREQUENCY_CAP_DAYS,
+                "day": frees_on.isoformat() if frees_on else "?",
+            }
+        )
     if to_add:
         ahead = Recipient.objects.filter(campaign_id=campaign.pk, status__in=[R.PENDING, R.QUEUED]).count()
         done = estimated_send_day(base_day=base_day, ahead=ahead + to_add - 1, share=share, first_day=first)
+        done = capped_completion(estimated=done, held_back=held_back, frees_on=frees_on)
         lines.append(_("Estimated completion: %(day)s.") % {"day": done.isoformat()})
     # A top-up follows the choice made at activation (recorded on the campaign): no box to tick again.
     return Plan(lines=lines, problems=problems, offers_source_skip=source is not None and not top_up)

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Count, Max, Q
@@ -23,13 +24,13 @@ from audiences.selectors import audience_contacts
 from campaigns import lifecycle, states
 from campaigns.batch import BatchResult, batch_send
 from campaigns.clock import as_utc
+from campaigns.frequency import frequency_capped, frequency_frees_on
 from campaigns.models import BatchContinuation, Campaign, CampaignDay, Recipient
-from campaigns.planning import daily_share, estimated_send_day
-from campaigns.quota import local_day, quota_usage
+from campaigns.planning import capped_completion, daily_share, estimated_send_day
+from campaigns.quota import local_day, quota_limit, quota_usage
 from campaigns.rendering import parameter_problems
 from campaigns.retry import RetryOutcome, RetryRefused, campaign_retry_failed, retry_failed_plan
 from campaigns.testsends import TestSendError, campaign_send_test, testsend_apply_status
-from whatsapp.tiers import messaging_limit
 
 __all__ = [
     "BatchResult",
@@ -210,9 +211,7 @@ def _materialise(*, campaign: Campaign, now: dt.datetime, progress: Progress | N
     a listener must pass progress on through something else than the database.
     """
     running = Campaign.objects.filter(status__in=[C.SCHEDULED, C.RUNNING]).count()
-    share = daily_share(
-        limit=messaging_limit(now).value, running_campaigns=max(1, running), daily_cap=campaign.daily_cap
-    )
+    share = daily_share(limit=quota_limit(now), running_campaigns=max(1, running), daily_cap=campaign.daily_cap)
     base_day = max(local_day(campaign.start_at or now), local_day(now))
     first_day = first_day_capacity(campaign=campaign, now=now, base_day=base_day, share=share, running=running)
     mine = Recipient.objects.filter(campaign_id=campaign.pk)
@@ -235,6 +234,14 @@ def _materialise(*, campaign: Campaign, now: dt.datetime, progress: Progress | N
     completion = (
         estimated_send_day(base_day=base_day, ahead=last - 1, share=share, first_day=first_day) if last else None
     )
+    # Recipients the frequency cap holds back go out on a later day (campaigns/frequency.py), never dropped.
+    if settings.CAMPAIGN_FREQUENCY_CAP > 0:
+        current = Campaign.objects.select_related("template").get(pk=campaign.pk)  # its new status, not the draft's
+        completion = capped_completion(
+            estimated=completion,
+            held_back=frequency_capped(campaign=current, now=now),
+            frees_on=frequency_frees_on(campaign=current, now=now),
+        )
     Campaign.objects.filter(pk=campaign.pk).update(estimated_completion_date=completion, updated_at=now)
     return added
 

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from audiences.models import Contact
 from campaigns.lifecycle import RANK, TIMESTAMPS
 from campaigns.models import Campaign, TestSend
-from campaigns.quota import quota_lock, quota_reserve, quota_usage
+from campaigns.quota import quota_lock, quota_phone_free, quota_reserve, quota_usage
 from campaigns.rendering import build_components, resolve_parameters
 
 T = TestSend.Status
@@ -54,9 +54,10 @@ def campaign_send_test(*, campaign: Campaign, phone: str, now: dt.datetime, by: 
         raise TestSendError(_("%(phone)s has unsubscribed: no message is sent to it.") % {"phone": phone})
     with transaction.atomic():
         quota_lock()
-        if quota_usage(now=now).left < 1:
+        # A phone already counted (or in its customer-service window) costs nothing (campaigns/quota.py).
+        if not quota_phone_free(now=now, phone=phone) and quota_usage(now=now).left < 1:
             raise TestSendError(_("The messaging limit is used up for now; try later."))
-        quota_reserve(now=now, campaign_id=None, recipient_ids=[None])
+        quota_reserve(now=now, campaign_id=None, recipient_ids=[None], phones=[phone])
     template = campaign.template
     contact = contact or Contact(phone=phone)
     components = build_components(

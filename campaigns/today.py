@@ -45,6 +45,7 @@ from django.utils.translation import gettext_lazy
 from django_celery_beat.models import PeriodicTask
 
 from campaigns.clock import as_utc
+from campaigns.frequency import frequency_capped
 from campaigns.models import BatchContinuation, Campaign, CampaignDay, Recipient
 from campaigns.planning import daily_share
 from campaigns.quota import QuotaUsage, local_day, quota_usage
@@ -91,6 +92,7 @@ class CampaignToday:
     planned_today: int  # its plan for today (CampaignDay.planned); without one, its daily share if it sends today
     planned_today_is_share: bool
     url: str
+    held_back: int = 0  # pending recipients the frequency cap holds back today (campaigns/frequency.py)
 
     @property
     def progress_percent(self) -> int:
@@ -171,7 +173,9 @@ def today_overview(*, now: dt.datetime) -> TodayOverview:
     active = sorted((c for c in campaigns if c.status in ACTIVE), key=lambda c: (ACTIVE.index(c.status), c.pk))
     plans = _plans_to_date(active, today=today)
     sharing = sum(1 for c in active if c.status in (C.RUNNING, C.SCHEDULED))
-    rows = [_campaign_today(c, quota=quota, plan=plans.get(c.pk, {}), sharing=sharing, today=today) for c in active]
+    rows = [
+        _campaign_today(c, quota=quota, plan=plans.get(c.pk, {}), sharing=sharing, today=today, now=now) for c in active
+    ]
     schedules = _batch_schedules(now=now)
     continuation = (
         BatchContinuation.objects.filter(run_at__gt=now).order_by("run_at").values_list("run_at", "reason").first()
@@ -235,7 +239,7 @@ def _plans_to_date(campaigns: list[Campaign], *, today: dt.date) -> dict[int, di
 
 
 def _campaign_today(
-    campaign: Campaign, *, quota: QuotaUsage, plan: dict, sharing: int, today: dt.date
+    campaign: Campaign, *, quota: QuotaUsage, plan: dict, sharing: int, today: dt.date, now: dt.datetime
 ) -> CampaignToday:
     planned_today, is_share = plan.get("today"), False
     if planned_today is None:
@@ -258,6 +262,8 @@ def _campaign_today(
         planned_today=planned_today,
         planned_today_is_share=is_share,
         url=_change_url(campaign),
+        # Only with the cap on, one query per marketing campaign: they wait for a later day, never dropped.
+        held_back=frequency_capped(campaign=campaign, now=now) if campaign.status == C.RUNNING else 0,
     )
 
 

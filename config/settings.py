@@ -246,6 +246,10 @@ SEND_FAN_OUT_BACKLOG = env.int("SEND_FAN_OUT_BACKLOG", default=4)  # chunks wait
 # The per-number rate limit shared by every process (campaigns/throttle.py); empty: in-process only.
 SEND_RATE_LIMIT_URL = env.str("SEND_RATE_LIMIT_URL", default=CELERY_BROKER_URL if _redis_broker else "")
 CAMPAIGN_FAILURE_ALERT_RATE = env.float("CAMPAIGN_FAILURE_ALERT_RATE", default=0.05)
+# At most CAMPAIGN_FREQUENCY_CAP marketing messages per phone, across campaigns, in CAMPAIGN_FREQUENCY_CAP_DAYS
+# calendar days (TIME_ZONE); the rest wait for a later day, never dropped (campaigns/frequency.py). 0: off.
+CAMPAIGN_FREQUENCY_CAP = env.int("CAMPAIGN_FREQUENCY_CAP", default=0)
+CAMPAIGN_FREQUENCY_CAP_DAYS = env.int("CAMPAIGN_FREQUENCY_CAP_DAYS", default=7)
 
 # --- Logging: one line per event on stdout, secrets redacted -----------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

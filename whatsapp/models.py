@@ -302,3 +302,26 @@ class PlatformAlert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.message[:80]}"
+
+
+class LastInbound(models.Model):
+    """When a phone last wrote to us: its customer-service window is open for 24 hours after.
+
+    One row per phone (E.164), written by the inbound-message receiver
+    (whatsapp/receivers.py), only ever forward in time. Kept per phone, not
+    per contact: a contact's number can change, and an inbound message may
+    come from a number no contact has yet. Read by the quota
+    (campaigns/quota.py): Meta's messaging limit does not count a template
+    sent inside an open customer-service window.
+    """
+
+    phone = models.CharField(verbose_name=_("phone"), max_length=20, unique=True)
+    at = models.DateTimeField(verbose_name=_("last inbound at"))
+
+    class Meta:
+        verbose_name = _("last inbound message")
+        verbose_name_plural = _("last inbound messages")
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"{self.phone} {self.at:%Y-%m-%d %H:%M:%S}"

@@ -15,6 +15,7 @@ from django.dispatch import receiver
 from whatsapp import keywords
 from whatsapp.errors import OPT_OUT_CODES
 from whatsapp.events import MessageEvent, PreferenceEvent, StatusEvent
+from whatsapp.services import last_inbound_record
 from whatsapp.signals import message_received, preference_changed, statuses_received
 
 logger = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ def inbound_message(sender, event: MessageEvent, **kwargs) -> None:
     Contact.objects.filter(phone=phone).filter(
         Q(last_inbound_at__isnull=True) | Q(last_inbound_at__lt=event.timestamp)
     ).update(last_inbound_at=event.timestamp)
+    last_inbound_record(phone=phone, at=event.timestamp)  # the customer-service window (campaigns/quota.py)
     intent = keyword_intent(event)
     if intent == "stop":
         _unsubscribe(event.sender, REASON_KEYWORD, event.timestamp)

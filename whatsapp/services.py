@@ -22,7 +22,7 @@ from whatsapp.events import (
     TemplateQualityEvent,
     TemplateStatusEvent,
 )
-from whatsapp.models import MessageTemplate, Sender, WebhookEvent
+from whatsapp.models import LastInbound, MessageTemplate, Sender, WebhookEvent
 from whatsapp.parsing import load_payload, parse_events
 
 logger = logging.getLogger(__name__)
@@ -214,3 +214,19 @@ def sender_default() -> Sender:
             )
     except IntegrityError:  # another process made it meanwhile
         return Sender.objects.order_by("id").first()
+
+
+def last_inbound_record(*, phone: str, at: datetime) -> None:
+    """Remember that `phone` (E.164) wrote to us at `at`: only ever forward in time (a replay changes nothing).
+
+    Its customer-service window is open for 24 hours after; the quota does
+    not count a template sent inside it (campaigns/quota.py).
+    """
+    if LastInbound.objects.filter(phone=phone, at__lt=at).update(at=at):
+        return
+    try:
+        with transaction.atomic():
+            LastInbound.objects.get_or_create(phone=phone, defaults={"at": at})
+    except IntegrityError:  # another process made the row meanwhile
+        pass
+    LastInbound.objects.filter(phone=phone, at__lt=at).update(at=at)

@@ -80,6 +80,23 @@ def test_erasure_anonymises_the_rows_cancels_the_unsent_and_keeps_the_counters_e
     assert_counters_match_recount(campaign)
 
 
+def test_erasure_hashes_the_quota_ledgers_phones_and_the_limit_still_counts_them_once():
+    from campaigns.models import QuotaReservation
+    from campaigns.quota import quota_usage
+    from whatsapp.models import LastInbound
+    from whatsapp.services import last_inbound_record
+
+    campaign = running_campaign(3)
+    batch_send(now=START)  # positions 0 and 1 sent
+    sent = in_position_order(campaign)[0]
+    last_inbound_record(phone=sent.phone, at=START)
+    contact_erase(contact=sent.contact, now=START + dt.timedelta(hours=1), by=None)
+    assert not QuotaReservation.objects.filter(phone=sent.phone).exists()
+    assert QuotaReservation.objects.filter(phone=erased_phone(sent.phone)).count() == 1
+    assert not LastInbound.objects.filter(phone=sent.phone).exists()
+    assert quota_usage(now=START + dt.timedelta(hours=1)).used_24h == 2
+
+
 def test_an_erased_number_opting_in_and_imported_again_is_never_added_twice_to_a_campaign():
     campaign = running_campaign(2, tag="spring")
     batch_send(now=START)

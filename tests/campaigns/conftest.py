@@ -27,3 +27,20 @@ def eager_celery(monkeypatch):
     for task in (tasks.activate_task, tasks.top_up_task):
         monkeypatch.setattr(task, "store_eager_result", True)
     return app
+
+
+@pytest.fixture
+def http_sandbox(settings):
+    """The Cloud API backend sending over HTTP to a sandbox that counts what it accepted."""
+    from whatsapp.backends import reset_backend
+    from whatsapp.sandbox import SandboxServer
+
+    with SandboxServer(webhook_url=None, app_secret="x") as server:
+        settings.WHATSAPP_BACKEND = "whatsapp.backends.cloud.CloudAPIBackend"
+        settings.WHATSAPP_API_BASE_URL = server.url
+        settings.WHATSAPP_PHONE_NUMBER_ID = server.phone_number_id
+        settings.WHATSAPP_SEND_THREADS = 1
+        settings.WHATSAPP_MAX_MPS = 0
+        reset_backend()
+        yield server
+    reset_backend()

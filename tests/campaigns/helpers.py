@@ -42,3 +42,17 @@ def database_url() -> str:
     if db["ENGINE"].endswith("postgresql"):
         return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
     return f"sqlite:///{db['NAME']}"
+
+
+def overlapping_campaigns(*parts: range, pool: int = 20, prefix: str = "part", **kwargs):
+    """One running campaign per part of a pool of contacts (the parts may overlap), in that order."""
+    tags = [f"{prefix}{i}" for i in range(len(parts))]
+    contacts = [
+        ContactFactory(tags=[tag for tag, part in zip(tags, parts, strict=True) if i in part]) for i in range(pool)
+    ]
+    campaigns = []
+    for tag in tags:
+        campaign = CampaignFactory(audience=AudienceFactory(rules={"include_tags": [tag]}), start_at=START, **kwargs)
+        campaign_activate(campaign=campaign, now=START)
+        campaigns.append(campaign)
+    return contacts, campaigns
