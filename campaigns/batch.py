@@ -32,11 +32,13 @@ from django.utils import timezone
 
 from audiences.models import Contact, Suppression
 from campaigns import lifecycle, states
-from campaigns.clock import as_utc
+from campaigns.clock import as_utc, local_day
+from campaigns.costs import budget_affordable, campaign_pause_for_budget
 from campaigns.leases import Lease, recipients_dispatch, recipients_expire_leases, recipients_undispatch
 from campaigns.models import Campaign, Recipient
 from campaigns.planning import Demand, continuation_at, parse_clock, retry_delay, split_quota
 from campaigns.quota import quota_frees_at, quota_lock, quota_release, quota_reserve, quota_usage
+from campaigns.ratecards import rate_book
 from campaigns.rendering import build_components
 from campaigns.throttle import LocalLimiter, sender_limiter
 from whatsapp.services import sender_default
@@ -251,13 +253,18 @@ def _claim_round(*, now: dt.datetime, size: int, lease: Lease) -> list[Claim]:
             Campaign.objects.filter(status=C.RUNNING, start_at__lte=now).select_related("template", "sender")
         )
         demands = []
+        book = rate_book(day=local_day(now)) if any(c.budget is not None for c in running) else None
         for campaign in running:
             cap_left = left
             if campaign.daily_cap:
                 cap_left = min(left, campaign.daily_cap - usage.by_campaign_today.get(campaign.pk, 0))
             if cap_left <= 0:
                 continue
-            due = _due(campaign.pk, now)[:cap_left].count()
+            if campaign.budget is None:
+                due = _due(campaign.pk, now)[:cap_left].count()
+            else:
+                rows = list(_due(campaign.pk, now).values_list("id", "phone")[:cap_left])
+                due = _within_budget(campaign, rows, book=book, now=now)
             demands.append(Demand(campaign.pk, campaign.priority, due))
         shares = split_quota(left, demands)
         claims: list[Claim] = []
@@ -266,11 +273,12 @@ def _claim_round(*, now: dt.datetime, size: int, lease: Lease) -> list[Claim]:
         for campaign_id, n in sorted(shares.items()):
             if n <= 0:
                 continue
-            ids = list(
-                _due(campaign_id, now)
-                .select_for_update(skip_locked=True, of=("self",))
-                .values_list("id", flat=True)[:n]
+            rows = list(
+                _due(campaign_id, now).select_for_update(skip_locked=True, of=("self",)).values_list("id", "phone")[:n]
             )
+            if by_id[campaign_id].budget is not None:  # the rows really locked, each at its market's rate
+                rows = rows[: _within_budget(by_id[campaign_id], rows, book=book, now=now)]
+            ids = [pk for pk, _phone in rows]
             moved = lifecycle.recipients_move(
                 campaign_id=campaign_id,
                 ids=ids,
@@ -312,6 +320,21 @@ def _claim_round(*, now: dt.datetime, size: int, lease: Lease) -> list[Claim]:
                     )
                 )
     return claims
+
+
+def _within_budget(campaign: Campaign, rows: list, *, book, now: dt.datetime) -> int:
+    """How many of the due `rows` ((id, phone) in send order) the budget allows; none left: the campaign pauses.
+
+    Estimated per claim (campaigns/costs.py): each message at its market's
+    rate, on top of what is spent and what is in flight; called under the
+    quota lock, so two batches see each other's claims.
+    """
+    phones = [phone for _pk, phone in rows]
+    fit, reason = budget_affordable(campaign=campaign, phones=phones, book=book)
+    if phones and not fit:
+        campaign_pause_for_budget(campaign_id=campaign.pk, reason=reason, now=now)
+        logger.info("campaign %s paused: %s", campaign.pk, reason)
+    return fit
 
 
 # --- 3. sending --------------------------------------------------------------

@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
+from decimal import Decimal
 
+from django.conf import settings
 from django.db.models import Count, Max
 from django.utils.translation import gettext as _
 
@@ -38,8 +40,19 @@ def campaign_stats(*, campaign: Campaign) -> dict:
             else None
         ),
         status=campaign.status,
+        # What WhatsApp charges (campaigns/costs.py): the estimate written at activation / top-up, and the sum
+        # of the `regular` pricing of its status webhooks; amounts as exact decimal strings.
+        cost_estimated=_money(campaign.cost_estimated),
+        cost_actual=_money(campaign.cost_actual),
+        billable=campaign.billable,
+        budget=_money(campaign.budget),
+        currency=settings.COST_CURRENCY,
     )
     return stats
+
+
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else str(value.quantize(Decimal("0.000001")))
 
 
 def quota_today(*, now: dt.datetime, campaign: Campaign | None = None) -> dict:

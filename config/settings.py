@@ -238,6 +238,13 @@ SEND_FAN_OUT_BACKLOG = env.int("SEND_FAN_OUT_BACKLOG", default=4)  # chunks wait
 # The per-number rate limit shared by every process (campaigns/throttle.py); empty: in-process only.
 SEND_RATE_LIMIT_URL = env.str("SEND_RATE_LIMIT_URL", default=CELERY_BROKER_URL if _redis_broker else "")
 CAMPAIGN_FAILURE_ALERT_RATE = env.float("CAMPAIGN_FAILURE_ALERT_RATE", default=0.05)
+# Pre-flight at activation (docs/architecture.md, "Cost and pre-flight"): Meta does not deliver marketing
+# templates to US (+1) numbers, so activation skips them (with the reason) unless this is turned off;
+# numbers that failed for good (or were held, 131049) in the last PREFLIGHT_FAILED_DAYS days are reported.
+PREFLIGHT_SKIP_US_MARKETING = env.bool("PREFLIGHT_SKIP_US_MARKETING", default=True)
+PREFLIGHT_FAILED_DAYS = env.int("PREFLIGHT_FAILED_DAYS", default=30)
+# The currency of every cost and budget; import_rate_card takes only rate cards in it (Meta publishes one per currency).
+COST_CURRENCY = env.str("COST_CURRENCY", default="USD").upper()
 
 # --- Logging: one line per event on stdout, secrets redacted -----------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
