@@ -1,5 +1,7 @@
 """Run the local WhatsApp Cloud API sandbox (see whatsapp/sandbox.py)."""
 
+import argparse
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
@@ -23,6 +25,12 @@ class Command(BaseCommand):
         parser.add_argument("--duplicate-rate", type=float, default=0.0)
         parser.add_argument("--status-delay-ms", type=float, default=1000, help="between sent, delivered and read")
         parser.add_argument("--seed", type=int, default=None)
+        parser.add_argument(
+            "--hold-us-marketing",
+            action=argparse.BooleanOptionalAction,
+            default=True,
+            help="marketing templates to +1 numbers: accepted, then failed with 131049, as Meta does",
+        )
 
     def handle(self, *args, **options):
         if not settings.WHATSAPP_APP_SECRET:
@@ -47,6 +55,7 @@ class Command(BaseCommand):
             duplicate_rate=options["duplicate_rate"],
             status_delay_ms=options["status_delay_ms"],
             seed=options["seed"],
+            hold_us_marketing=options["hold_us_marketing"],
         )
         self.stdout.write(
             f"WhatsApp sandbox on {sandbox.url} (set WHATSAPP_API_BASE_URL to it); "
