@@ -139,9 +139,14 @@ class Campaign(models.Model):
     cancelled = models.IntegerField(verbose_name=_("cancelled"), default=0)
     # The pricing of its status webhooks (campaigns/costs.py), kept equal to a recount like the counters above:
     # `billable` recipients priced `regular`, `cost_actual` the sum of their rates.
-    billable = models.IntegerField(verbose_name=_("billable"), default=0)
+    billable = models.IntegerField(verbose_name=_("billable"), default=0, db_default=0)
     cost_actual = models.DecimalField(
-        verbose_name=_("actual cost"), max_digits=16, decimal_places=6, default=Decimal(0), editable=False
+        verbose_name=_("actual cost"),
+        max_digits=16,
+        decimal_places=6,
+        default=Decimal(0),
+        db_default=Decimal(0),
+        editable=False,
     )
 
     created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
@@ -227,9 +232,10 @@ class Recipient(models.Model):
     # WhatsApp's `pricing` of the message (a status webhook's, recorded once: campaigns/costs.py). `price_type`
     # "" means not priced yet; `cost` is the rate applied (0 unless the type is regular, empty when no rate
     # card knew the market and category), `market` the rate card's market of the phone.
-    price_category = models.CharField(verbose_name=_("price category"), max_length=40, blank=True)
-    price_type = models.CharField(verbose_name=_("price type"), max_length=40, blank=True)
-    market = models.CharField(verbose_name=_("market"), max_length=100, blank=True)
+    # Database defaults: activation inserts recipients with set-based SQL that names only its own columns.
+    price_category = models.CharField(verbose_name=_("price category"), max_length=40, blank=True, db_default="")
+    price_type = models.CharField(verbose_name=_("price type"), max_length=40, blank=True, db_default="")
+    market = models.CharField(verbose_name=_("market"), max_length=100, blank=True, db_default="")
     cost = models.DecimalField(verbose_name=_("cost"), max_digits=12, decimal_places=6, null=True, blank=True)
     priced_at = models.DateTimeField(verbose_name=_("priced at"), null=True, blank=True)
 
@@ -279,8 +285,8 @@ class CampaignDay(models.Model):
     read = models.IntegerField(default=0)
     failed = models.IntegerField(default=0)
     # Recipients priced `regular` on the day (of their pricing status) and the sum of their rates.
-    billable = models.IntegerField(default=0)
-    cost = models.DecimalField(max_digits=16, decimal_places=6, default=Decimal(0))
+    billable = models.IntegerField(default=0, db_default=0)
+    cost = models.DecimalField(max_digits=16, decimal_places=6, default=Decimal(0), db_default=Decimal(0))
 
     class Meta:
         ordering = ["campaign", "day"]

@@ -7,6 +7,7 @@ in campaigns/lifecycle.py.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
@@ -628,9 +629,11 @@ def recipients_apply_statuses(*, events, **kwargs) -> list[str]:
     updates = [_status_update(event) for event in events]
     known = [(event, update) for event, update in zip(events, updates, strict=True) if update is not None]
     batch = _route_trackers(known, _drop_ambiguous_trackers([update for _, update in known]))
-    with transaction.atomic():
+    # Statuses and their pricing in one transaction: a failure leaves the body to be processed again, whole.
+    priced = any(event.pricing is not None for event, _update in known)
+    with transaction.atomic() if priced else contextlib.nullcontext():
         outcomes = lifecycle.recipients_advance_statuses(updates=batch)
-        notes = costs.recipients_record_pricing(priced=_priced(known, outcomes), now=timezone.now())
+        notes = costs.recipients_record_pricing(priced=_priced(known, outcomes), now=timezone.now()) if priced else []
     found = set()
     for outcome in outcomes:
         found.update(outcome.updates)
