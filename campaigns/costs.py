@@ -25,7 +25,7 @@ from decimal import Decimal
 
 import phonenumbers
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, F, Min, Q, Sum
 from django.db.models.functions import Substr, TruncDate
 from django.utils import timezone
@@ -143,37 +143,35 @@ def recipients_record_pricing(*, priced: list[Priced], now: dt.datetime) -> list
     notes: list[str] = []
     books: dict[dt.date, RateBook | None] = {}
     with transaction.atomic():
-        rows = list(
+        rows = (
             Recipient.objects.select_for_update()
             .filter(pk__in=list(first), price_type="")
             .order_by("pk")
-            .only("pk", "campaign_id", "phone")
+            .values_list("pk", "campaign_id", "phone")
         )
+        prices: list[tuple] = []  # (id, category, type, at, market, cost), the order of PRICE_COLUMNS
         bills: dict[int, list] = defaultdict(lambda: [0, Decimal(0)])
         days: dict[tuple[int, dt.date], list] = defaultdict(lambda: [0, Decimal(0)])
-        for row in rows:
-            item = first[row.pk]
+        for pk, campaign_id, phone in rows:
+            item = first[pk]
             day = local_day(item.at)
             if day not in books:
                 books[day] = rate_book(day=day)
             book = books[day]
-            row.price_category = item.category[:40]
-            row.price_type = item.type[:40]
-            row.priced_at = item.at
-            row.market = book.market(row.phone) if book and not row.phone.startswith("#") else ""
-            if item.type != REGULAR:
-                row.cost = Decimal(0)
-                continue
-            row.cost = book.price(market=row.market, category=item.category) if book else None
-            if row.cost is None:
-                notes.append(
-                    f"recipient {row.pk}: billable {item.category} message in market {row.market or '?'} "
-                    "has no rate in the rate card in force: counted without a cost"
-                )
-            for bill in (bills[row.campaign_id], days[row.campaign_id, day]):
-                bill[0] += 1
-                bill[1] += row.cost or 0
-        Recipient.objects.bulk_update(rows, ["price_category", "price_type", "priced_at", "market", "cost"])
+            market = book.market(phone) if book and not phone.startswith("#") else ""
+            cost = Decimal(0)
+            if item.type == REGULAR:
+                cost = book.price(market=market, category=item.category) if book else None
+                if cost is None:
+                    notes.append(
+                        f"recipient {pk}: billable {item.category} message in market {market or '?'} "
+                        "has no rate in the rate card in force: counted without a cost"
+                    )
+                for bill in (bills[campaign_id], days[campaign_id, day]):
+                    bill[0] += 1
+                    bill[1] += cost or 0
+            prices.append((pk, item.category[:40], item.type[:40], item.at, market, cost))
+        _write_prices(prices)
         for campaign_id, (n, cost) in sorted(bills.items()):
             Campaign.objects.filter(pk=campaign_id).update(
                 billable=F("billable") + n, cost_actual=F("cost_actual") + cost
@@ -183,6 +181,30 @@ def recipients_record_pricing(*, priced: list[Priced], now: dt.datetime) -> list
         if bills:
             campaigns_pause_over_budget(campaign_ids=list(bills), now=now)
     return notes
+
+
+PRICE_COLUMNS = ("price_category", "price_type", "priced_at", "market", "cost")
+# One statement for a body's prices on PostgreSQL (bulk_update's CASE per column grows with the square of the rows).
+_PRICES_SQL = """
+UPDATE {table} r SET price_category = v.category, price_type = v.type, priced_at = v.at, market = v.market,
+                     cost = v.cost
+FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::timestamptz[], %s::text[], %s::numeric[])
+     AS v(id, category, type, at, market, cost)
+WHERE r.id = v.id
+"""
+
+
+def _write_prices(prices: list[tuple]) -> None:
+    """Write the rows' pricing columns: (id, *PRICE_COLUMNS) each; the caller holds their locks."""
+    if not prices:
+        return
+    if connection.vendor != "postgresql":
+        rows = [Recipient(pk=pk, **dict(zip(PRICE_COLUMNS, values, strict=True))) for pk, *values in prices]
+        Recipient.objects.bulk_update(rows, PRICE_COLUMNS)
+        return
+    columns = [list(column) for column in zip(*prices, strict=True)]
+    with connection.cursor() as cursor:
+        cursor.execute(_PRICES_SQL.format(table=Recipient._meta.db_table), columns)
 
 
 def campaign_cost_recount(*, campaign: Campaign) -> dict:
