@@ -390,6 +390,9 @@ class RateInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None):
         return False
 
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("campaigns.view_ratecard")  # a card's rows: whoever may see the card
+
 
 class MarketCodeInline(admin.TabularInline):
     model = MarketCode
@@ -401,6 +404,9 @@ class MarketCodeInline(admin.TabularInline):
 
     def has_add_permission(self, request, obj=None):
         return False
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("campaigns.view_ratecard")
 
 
 @admin.register(RateCard)

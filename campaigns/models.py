@@ -434,6 +434,7 @@ class RateCard(models.Model):
         verbose_name = _("rate card")
         verbose_name_plural = _("rate cards")
         ordering = ["-effective_from", "-id"]
+        default_permissions = ("view",)  # imported by import_rate_card, never edited: the history stays
 
     def __str__(self) -> str:
         return f"{self.currency} from {self.effective_from}"
@@ -452,6 +453,7 @@ class Rate(models.Model):
         verbose_name = _("rate")
         verbose_name_plural = _("rates")
         ordering = ["card", "market", "category"]
+        default_permissions = ()  # part of its card: seen on the card's page
         constraints = [models.UniqueConstraint(fields=["card", "market", "category"], name="campaigns_rate_one")]
 
     def __str__(self) -> str:
@@ -470,6 +472,7 @@ class MarketCode(models.Model):
         verbose_name = _("market calling code")
         verbose_name_plural = _("market calling codes")
         ordering = ["card", "calling_code", "country"]
+        default_permissions = ()  # part of its card: seen on the card's page
 
     def __str__(self) -> str:
         return f"+{self.calling_code} {self.country} -> {self.market}"

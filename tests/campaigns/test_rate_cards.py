@@ -94,3 +94,8 @@ def test_the_admin_shows_the_history_read_only(rate_card, admin_client):
     page = admin_client.get(reverse("admin:campaigns_ratecard_change", args=[rate_card.pk]))
     assert page.status_code == 200 and "Rest of Western Europe" in page.content.decode()
     assert admin_client.get(reverse("admin:campaigns_ratecard_add")).status_code == 403
+
+
+def test_campaign_viewers_see_the_rate_cards(rate_card, viewer_client):
+    page = viewer_client.get(reverse("admin:campaigns_ratecard_change", args=[rate_card.pk]))
+    assert page.status_code == 200 and "North America" in page.content.decode()
