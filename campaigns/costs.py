@@ -19,7 +19,7 @@ See docs/architecture.md, "Cost and pre-flight".
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -122,7 +122,7 @@ class Priced:
     recipient_id: int
     category: str
     type: str
-    at: dt.datetime  # the status's time: the day it counts on, and the rate card in force
+    at: dt.datetime  # the status's time (the queued time if earlier): the day it counts on, the rate card in force
 
 
 def recipients_record_pricing(*, priced: list[Priced], now: dt.datetime) -> list[str]:
@@ -132,7 +132,8 @@ def recipients_record_pricing(*, priced: list[Priced], now: dt.datetime) -> list
     or duplicated status, or a read after the delivered that carried the
     pricing, changes nothing. The rate is the card in force on the status's
     day for the row's market and the webhook's category; none when no card
-    knows them (noted, counted as billable with no cost). Then a campaign
+    knows them (counted as billable with no cost; noted when a card is in
+    force but lacks the rate). Then a campaign
     whose actual cost reached its budget is paused.
     """
     if not priced:
@@ -147,14 +148,18 @@ def recipients_record_pricing(*, priced: list[Priced], now: dt.datetime) -> list
             Recipient.objects.select_for_update()
             .filter(pk__in=list(first), price_type="")
             .order_by("pk")
-            .values_list("pk", "campaign_id", "phone")
+            .values_list("pk", "campaign_id", "phone", "queued_at", "claimed_at")
         )
         prices: list[tuple] = []  # (id, category, type, at, market, cost), the order of PRICE_COLUMNS
+        unrated: Counter[tuple[str, str]] = Counter()
         bills: dict[int, list] = defaultdict(lambda: [0, Decimal(0)])
         days: dict[tuple[int, dt.date], list] = defaultdict(lambda: [0, Decimal(0)])
-        for pk, campaign_id, phone in rows:
+        for pk, campaign_id, phone, queued_at, claimed_at in rows:
             item = first[pk]
-            day = local_day(item.at)
+            # A time before the message was queued is not a real one: the queued time, as for its status.
+            floor = queued_at or claimed_at
+            at = max(item.at, floor) if floor else item.at
+            day = local_day(at)
             if day not in books:
                 books[day] = rate_book(day=day)
             book = books[day]
@@ -162,16 +167,18 @@ def recipients_record_pricing(*, priced: list[Priced], now: dt.datetime) -> list
             cost = Decimal(0)
             if item.type == REGULAR:
                 cost = book.price(market=market, category=item.category) if book else None
-                if cost is None:
-                    notes.append(
-                        f"recipient {pk}: billable {item.category} message in market {market or '?'} "
-                        "has no rate in the rate card in force: counted without a cost"
-                    )
+                if cost is None and book is not None:  # no card at all: the dashboard and the pre-flight say so
+                    unrated[market, item.category] += 1
                 for bill in (bills[campaign_id], days[campaign_id, day]):
                     bill[0] += 1
                     bill[1] += cost or 0
-            prices.append((pk, item.category[:40], item.type[:40], item.at, market, cost))
+            prices.append((pk, item.category[:40], item.type[:40], at, market, cost))
         _write_prices(prices)
+        notes += [
+            f"{n} billable {category} message(s) in market {market} have no rate in the rate card in force: "
+            "counted without a cost"
+            for (market, category), n in sorted(unrated.items())
+        ]
         for campaign_id, (n, cost) in sorted(bills.items()):
             Campaign.objects.filter(pk=campaign_id).update(
                 billable=F("billable") + n, cost_actual=F("cost_actual") + cost

@@ -127,7 +127,9 @@ def test_pricing_on_sent_is_not_a_charge_and_an_unknown_market_rate_is_noted(rat
     assert (campaign.billable, campaign.cost_actual) == (1, 0)
     from whatsapp.models import WebhookEvent
 
-    assert "has no rate" in WebhookEvent.objects.order_by("-id").first().notes
+    assert "1 billable referral_conversion message(s) in market North America have no rate" in (
+        WebhookEvent.objects.order_by("-id").first().notes
+    )
 
 
 def test_campaign_stats_json_has_the_cost_keys_beside_the_existing_ones(rate_card, capsys):
