@@ -72,6 +72,9 @@ class CampaignAdmin(admin.ModelAdmin):
         "pause_reason",
         "estimated_completion",
         "cloned_from",
+        "cost_estimated",
+        "cost_actual",
+        "billable",
         *COUNTERS,
         "created_at",
         "updated_at",
@@ -81,6 +84,7 @@ class CampaignAdmin(admin.ModelAdmin):
         (None, {"fields": ("name", "template", "audience", "header_media_url")}),
         (gettext_lazy("Schedule"), {"fields": ("priority", "start_at", "end_at", "daily_cap", "sender", "budget")}),
         (gettext_lazy("State"), {"fields": ("status", "pause_reason", "estimated_completion")}),
+        (gettext_lazy("Cost"), {"fields": ("cost_estimated", "cost_actual", "billable")}),
         (gettext_lazy("Counters"), {"classes": ("collapse",), "fields": COUNTERS}),
     )
     actions = (

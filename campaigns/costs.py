@@ -22,6 +22,7 @@ import datetime as dt
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cached_property
 
 import phonenumbers
 from django.conf import settings
@@ -56,7 +57,7 @@ class PhoneGroup:
     example: str  # one phone of the group (its country decides the group's)
     count: int
 
-    @property
+    @cached_property
     def region(self) -> str:
         """ISO country of the group ("US", "PT", ...), "" when the phone's country is not known."""
         try:

@@ -108,7 +108,8 @@ def check_us_marketing(context: Context) -> Exclusion | None:
     """US numbers with a MARKETING template: Meta does not deliver them (131049); skipped unless turned off."""
     if context.category != "marketing":
         return None
-    count = sum(group.count for group in context.groups if group.prefix in set(us_prefixes(context.groups)))
+    us = set(us_prefixes(context.groups))
+    count = sum(group.count for group in context.groups if group.prefix in us)
     if not count:
         return None
     skipping = settings.PREFLIGHT_SKIP_US_MARKETING
