@@ -35,7 +35,7 @@ from django.utils.translation import gettext as _
 from campaigns import states
 from campaigns.clock import local_day
 from campaigns.lifecycle import campaign_day_add
-from campaigns.models import Campaign, CampaignDay, Recipient
+from campaigns.models import Campaign, Recipient
 from campaigns.ratecards import RateBook, rate_book
 
 C = Campaign.Status
@@ -304,13 +304,3 @@ def campaigns_pause_over_budget(*, campaign_ids: list[int], now: dt.datetime) ->
         if campaign_pause_for_budget(campaign_id=campaign_id, reason=reason, now=now):
             paused.append(campaign_id)
     return paused
-
-
-def cost_days(*, campaign: Campaign) -> list[tuple[dt.date, int, Decimal]]:
-    """The campaign's days with billable messages: (day, billable, cost)."""
-    return list(
-        CampaignDay.objects.filter(campaign_id=campaign.pk)
-        .exclude(billable=0)
-        .order_by("day")
-        .values_list("day", "billable", "cost")
-    )

@@ -99,6 +99,7 @@ def test_the_dashboard_actual_cost_equals_the_sum_over_the_recipients_pricing(ra
     assert Decimal(dashboard.stats["cost_actual"]) == expected
     assert dashboard.stats["billable"] == len(billed)
     assert dashboard.stats["currency"] == "USD"
+    assert [(d.day, d.billable, d.cost) for d in dashboard.cost_days] == [(START.date(), len(billed), expected)]
     recorded = Recipient.objects.filter(campaign=campaign, price_type="regular")
     assert sum(r.cost for r in recorded) == expected
     assert {r.phone: r.cost for r in recorded} == billed
