@@ -129,7 +129,7 @@ class Priced:
 def recipients_record_pricing(*, priced: list[Priced], now: dt.datetime) -> list[str]:
     """Record each recipient's pricing once; counters and day rows move by what was recorded; notes for the event.
 
-    Only rows not priced yet take one (under their row lock), so a replayed
+    Only rows not priced yet take one (a conditional UPDATE), so a replayed
     or duplicated status, or a read after the delivered that carried the
     pricing, changes nothing. The rate is the card in force on the status's
     day for the row's market and the webhook's category; none when no card
@@ -146,15 +146,10 @@ def recipients_record_pricing(*, priced: list[Priced], now: dt.datetime) -> list
     books: dict[dt.date, RateBook | None] = {}
     with transaction.atomic():
         rows = (
-            Recipient.objects.select_for_update()
-            .filter(pk__in=list(first), price_type="")
-            .order_by("pk")
-            .values_list("pk", "campaign_id", "phone", "queued_at", "claimed_at")
+            _unpriced(list(first)).order_by("pk").values_list("pk", "campaign_id", "phone", "queued_at", "claimed_at")
         )
         prices: list[tuple] = []  # (id, category, type, at, market, cost), the order of PRICE_COLUMNS
-        unrated: Counter[tuple[str, str]] = Counter()
-        bills: dict[int, list] = defaultdict(lambda: [0, Decimal(0)])
-        days: dict[tuple[int, dt.date], list] = defaultdict(lambda: [0, Decimal(0)])
+        owners: dict[int, tuple[int, dt.date]] = {}  # id -> (campaign, day)
         for pk, campaign_id, phone, queued_at, claimed_at in rows:
             item = first[pk]
             # A time before the message was queued is not a real one: the queued time, as for its status.
@@ -168,13 +163,21 @@ def recipients_record_pricing(*, priced: list[Priced], now: dt.datetime) -> list
             cost = Decimal(0)
             if item.type == REGULAR:
                 cost = book.price(market=market, category=item.category) if book else None
-                if cost is None and book is not None:  # no card at all: the dashboard and the pre-flight say so
-                    unrated[market, item.category] += 1
-                for bill in (bills[campaign_id], days[campaign_id, day]):
-                    bill[0] += 1
-                    bill[1] += cost or 0
             prices.append((pk, item.category[:40], item.type[:40], at, market, cost))
-        _write_prices(prices)
+            owners[pk] = (campaign_id, day)
+        unrated: Counter[tuple[str, str]] = Counter()
+        bills: dict[int, list] = defaultdict(lambda: [0, Decimal(0)])
+        days: dict[tuple[int, dt.date], list] = defaultdict(lambda: [0, Decimal(0)])
+        written = _write_prices(prices)
+        for pk, category, kind, _at, market, cost in prices:
+            if pk not in written or kind != REGULAR:
+                continue
+            campaign_id, day = owners[pk]
+            if cost is None and books[day] is not None:  # no card at all: the dashboard and the pre-flight say so
+                unrated[market, category] += 1
+            for bill in (bills[campaign_id], days[campaign_id, day]):
+                bill[0] += 1
+                bill[1] += cost or 0
         notes += [
             f"{n} billable {category} message(s) in market {market} have no rate in the rate card in force: "
             "counted without a cost"
@@ -192,27 +195,36 @@ def recipients_record_pricing(*, priced: list[Priced], now: dt.datetime) -> list
 
 
 PRICE_COLUMNS = ("price_category", "price_type", "priced_at", "market", "cost")
-# One statement for a body's prices on PostgreSQL (bulk_update's CASE per column grows with the square of the rows).
+# One statement for a body's prices on PostgreSQL (bulk_update's CASE per column grows with the square of the rows),
+# only on rows still unpriced: a concurrent writer's price stays, and only what this one wrote is counted.
 _PRICES_SQL = """
 UPDATE {table} r SET price_category = v.category, price_type = v.type, priced_at = v.at, market = v.market,
                      cost = v.cost
 FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::timestamptz[], %s::text[], %s::numeric[])
      AS v(id, category, type, at, market, cost)
-WHERE r.id = v.id
+WHERE r.id = v.id AND r.price_type = ''
+RETURNING r.id
 """
 
 
-def _write_prices(prices: list[tuple]) -> None:
-    """Write the rows' pricing columns: (id, *PRICE_COLUMNS) each; the caller holds their locks."""
+def _unpriced(ids: list[int]):
+    """The rows among `ids` not priced yet; elsewhere than PostgreSQL locked until the write (one writer anyway)."""
+    rows = Recipient.objects.filter(pk__in=ids, price_type="")
+    return rows if connection.vendor == "postgresql" else rows.select_for_update()
+
+
+def _write_prices(prices: list[tuple]) -> set[int]:
+    """Write the pricing columns, (id, *PRICE_COLUMNS) each, of rows still unpriced; the ids written."""
     if not prices:
-        return
+        return set()
     if connection.vendor != "postgresql":
         rows = [Recipient(pk=pk, **dict(zip(PRICE_COLUMNS, values, strict=True))) for pk, *values in prices]
         Recipient.objects.bulk_update(rows, PRICE_COLUMNS)
-        return
+        return {pk for pk, *_values in prices}
     columns = [list(column) for column in zip(*prices, strict=True)]
     with connection.cursor() as cursor:
         cursor.execute(_PRICES_SQL.format(table=Recipient._meta.db_table), columns)
+        return {pk for (pk,) in cursor.fetchall()}
 
 
 def campaign_cost_recount(*, campaign: Campaign) -> dict:

@@ -151,3 +151,44 @@ def test_the_dashboard_page_shows_estimate_against_actual(rate_card, admin_clien
     assert page.status_code == 200
     assert 'data-figure="cost-estimated"' in html and "0.3" in html  # 0.025 * 2 + 0.06 * 2 + 0.13
     assert 'data-figure="cost-actual"' in html
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_applying_the_same_body_at_once_count_its_pricing_once(rate_card):
+    """Meta's retry and the sweep can process one body twice at the same moment: each price is counted once."""
+    import threading
+
+    from django.db import connections
+
+    from campaigns.services import recipients_apply_statuses
+    from whatsapp.events import Pricing, StatusEvent
+
+    campaign = campaign_over(PHONES)
+    batch_send(now=START)
+    events = [
+        StatusEvent(message_id=row.message_id, status="delivered", timestamp=START + dt.timedelta(seconds=20),
+                    recipient=row.phone[1:], tracker=None, pricing=Pricing(category="marketing", type="regular"))
+        for row in Recipient.objects.filter(campaign=campaign)
+    ]  # fmt: skip
+    barrier, errors = threading.Barrier(2), []
+
+    def worker():
+        try:
+            barrier.wait(timeout=10)
+            recipients_apply_statuses(events=events)
+        except Exception as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    campaign.refresh_from_db()
+    assert (campaign.billable, campaign.cost_actual) == (len(PHONES), sum(PHONES.values()))
+    assert campaign_cost_recount(campaign=campaign) == {"billable": len(PHONES), "cost_actual": sum(PHONES.values())}
+    assert_counters_match_recount(campaign)
