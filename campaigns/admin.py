@@ -23,7 +23,7 @@ from audiences.phones import InvalidPhoneNumber, mask_phones_in_text, normalize_
 from campaigns import actions, exports, jobs, preview, services
 from campaigns.dashboard import campaign_dashboard_view
 from campaigns.forms import CampaignForm
-from campaigns.models import Campaign, Recipient, TestSend
+from campaigns.models import Campaign, MarketCode, Rate, RateCard, Recipient, TestSend
 from campaigns.selectors import campaign_failures, campaign_stats, quota_today
 from whatsapp.models import MessageTemplate
 
@@ -72,6 +72,9 @@ class CampaignAdmin(admin.ModelAdmin):
         "pause_reason",
         "estimated_completion",
         "cloned_from",
+        "cost_estimated",
+        "cost_actual",
+        "billable",
         *COUNTERS,
         "created_at",
         "updated_at",
@@ -79,8 +82,9 @@ class CampaignAdmin(admin.ModelAdmin):
     # The template's placeholders are fields of CampaignForm, drawn by change_form.html beside the preview.
     fieldsets = (
         (None, {"fields": ("name", "template", "audience", "header_media_url")}),
-        (gettext_lazy("Schedule"), {"fields": ("priority", "start_at", "end_at", "daily_cap", "sender")}),
+        (gettext_lazy("Schedule"), {"fields": ("priority", "start_at", "end_at", "daily_cap", "sender", "budget")}),
         (gettext_lazy("State"), {"fields": ("status", "pause_reason", "estimated_completion")}),
+        (gettext_lazy("Cost"), {"fields": ("cost_estimated", "cost_actual", "billable")}),
         (gettext_lazy("Counters"), {"classes": ("collapse",), "fields": COUNTERS}),
     )
     actions = (
@@ -378,3 +382,50 @@ class RecipientAdmin(MaskedPhonesMixin, admin.ModelAdmin):
             return queryset.filter(phone=normalize_phone(search_term)), False
         except InvalidPhoneNumber:
             return super().get_search_results(request, queryset, search_term)
+
+
+class RateInline(admin.TabularInline):
+    model = Rate
+    fields = ("market", "category", "price")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("campaigns.view_ratecard")  # a card's rows: whoever may see the card
+
+
+class MarketCodeInline(admin.TabularInline):
+    model = MarketCode
+    fields = ("calling_code", "country", "market")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    classes = ("collapse",)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("campaigns.view_ratecard")
+
+
+@admin.register(RateCard)
+class RateCardAdmin(admin.ModelAdmin):
+    """The rate cards' history, read-only: a new price list is imported (`import_rate_card`), never edited."""
+
+    list_display = ("effective_from", "currency", "source", "markets_source", "imported_at")
+    readonly_fields = ("effective_from", "currency", "source", "markets_source", "imported_at")
+    inlines = (RateInline, MarketCodeInline)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -32,12 +32,14 @@ from django.utils import timezone
 
 from audiences.models import Contact, Suppression
 from campaigns import lifecycle, states
-from campaigns.clock import as_utc
+from campaigns.clock import as_utc, local_day
+from campaigns.costs import budget_affordable, campaign_pause_for_budget
 from campaigns.frequency import capped_phones, frequency_cap_applies
 from campaigns.leases import Lease, recipients_dispatch, recipients_expire_leases, recipients_undispatch
 from campaigns.models import Campaign, Recipient
 from campaigns.planning import Demand, continuation_at, parse_clock, retry_delay, split_quota
 from campaigns.quota import quota_free, quota_frees_at, quota_lock, quota_release, quota_reserve, quota_usage
+from campaigns.ratecards import rate_book
 from campaigns.rendering import build_components
 from campaigns.throttle import LocalLimiter, sender_limiter
 from whatsapp.platform import sending_blocked
@@ -272,15 +274,21 @@ def _claim_round(*, now: dt.datetime, size: int, lease: Lease) -> list[Claim]:
         )
         demands = []
         budgets: dict[int, int] = {}  # campaign id -> messages it may claim this round
+        book = rate_book(day=local_day(now)) if any(c.budget is not None for c in running) else None
         for campaign in running:
             budget = size
             if campaign.daily_cap:
                 budget = min(size, campaign.daily_cap - usage.by_campaign_today.get(campaign.pk, 0))
             if budget <= 0:
                 continue
+            due = _due(campaign.pk, now, capped=frequency_cap_applies(campaign.template))
+            if campaign.budget is not None:  # what its money allows (nothing: it pauses, in _within_budget)
+                rows = list(due.values_list("id", "phone")[:budget])
+                budget = min(budget, _within_budget(campaign, rows, book=book, now=now))
+                if budget <= 0:
+                    continue
             budgets[campaign.pk] = budget
             if left > 0:
-                due = _due(campaign.pk, now, capped=frequency_cap_applies(campaign.template))
                 costing = due.exclude(quota_free(now=now))[: min(left, budget)].count()
                 demands.append(Demand(campaign.pk, campaign.priority, costing))
         shares = split_quota(left, demands)
@@ -299,7 +307,10 @@ def _claim_round(*, now: dt.datetime, size: int, lease: Lease) -> list[Claim]:
                 campaign = by_id[campaign_id]
                 due = _due(campaign_id, now, capped=frequency_cap_applies(campaign.template))
                 due = due.exclude(quota_free(now=now)) if costs else due.filter(quota_free(now=now))
-                ids = list(due.select_for_update(skip_locked=True, of=("self",)).values_list("id", flat=True)[:take])
+                rows = list(due.select_for_update(skip_locked=True, of=("self",)).values_list("id", "phone")[:take])
+                if campaign.budget is not None:  # the rows really locked, each at its market's rate
+                    rows = rows[: _within_budget(campaign, rows, book=book, now=now)]
+                ids = [pk for pk, _phone in rows]
                 if not ids:
                     continue
                 room -= len(ids)
@@ -347,6 +358,21 @@ def _claim(campaign: Campaign, ids: list[int], *, sender, now: dt.datetime, leas
         )
         for recipient in Recipient.objects.filter(id__in=ids).select_related("contact").order_by("position")
     ]
+
+
+def _within_budget(campaign: Campaign, rows: list, *, book, now: dt.datetime) -> int:
+    """How many of the due `rows` ((id, phone) in send order) the budget allows; none left: the campaign pauses.
+
+    Estimated per claim (campaigns/costs.py): each message at its market's
+    rate, on top of what is spent and what is in flight; called under the
+    quota lock, so two batches see each other's claims.
+    """
+    phones = [phone for _pk, phone in rows]
+    fit, reason = budget_affordable(campaign=campaign, phones=phones, book=book)
+    if phones and not fit:
+        campaign_pause_for_budget(campaign_id=campaign.pk, reason=reason, now=now)
+        logger.info("campaign %s paused: %s", campaign.pk, reason)
+    return fit
 
 
 # --- 3. sending --------------------------------------------------------------

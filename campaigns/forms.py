@@ -42,6 +42,7 @@ class CampaignForm(forms.ModelForm):
             "start_at",
             "end_at",
             "daily_cap",
+            "budget",
             "skip_reached_by_source",
         )
 

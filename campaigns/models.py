@@ -6,6 +6,8 @@ Models hold data and constraints; every state change lives in services.py
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -97,6 +99,22 @@ class Campaign(models.Model):
         verbose_name=_("paused for its template"), default=False, db_default=False, editable=False
     )
     estimated_completion_date = models.DateField(verbose_name=_("estimated completion date"), null=True, blank=True)
+    budget = models.DecimalField(
+        verbose_name=_("budget"),
+        max_digits=14,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(0))],
+        help_text=_(
+            "At most this much spent on WhatsApp's charges (rate card currency): the batch claims no message "
+            "whose estimated price would pass it, and the campaign pauses when it is reached. Empty: no budget."
+        ),
+    )
+    # What activation and top-ups expect it to cost (campaigns/costs.py), and its rate card's currency.
+    cost_estimated = models.DecimalField(
+        verbose_name=_("estimated cost"), max_digits=16, decimal_places=6, null=True, blank=True, editable=False
+    )
     # A clone remembers its source so that its activation can leave out whoever the source already reached.
     cloned_from = models.ForeignKey(
         "self",
@@ -124,6 +142,17 @@ class Campaign(models.Model):
     skipped = models.IntegerField(verbose_name=_("skipped"), default=0)
     unknown = models.IntegerField(verbose_name=_("unknown"), default=0)
     cancelled = models.IntegerField(verbose_name=_("cancelled"), default=0)
+    # The pricing of its status webhooks (campaigns/costs.py), kept equal to a recount like the counters above:
+    # `billable` recipients priced `regular`, `cost_actual` the sum of their rates.
+    billable = models.IntegerField(verbose_name=_("billable"), default=0, db_default=0)
+    cost_actual = models.DecimalField(
+        verbose_name=_("actual cost"),
+        max_digits=16,
+        decimal_places=6,
+        default=Decimal(0),
+        db_default=Decimal(0),
+        editable=False,
+    )
 
     created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
@@ -205,6 +234,15 @@ class Recipient(models.Model):
     error_title = models.CharField(verbose_name=_("error title"), max_length=255, blank=True)
     error_details = models.TextField(verbose_name=_("error details"), blank=True)
     error_reason = models.TextField(verbose_name=_("error reason"), blank=True)
+    # WhatsApp's `pricing` of the message (a status webhook's, recorded once: campaigns/costs.py). `price_type`
+    # "" means not priced yet; `cost` is the rate applied (0 unless the type is regular, empty when no rate
+    # card knew the market and category), `market` the rate card's market of the phone.
+    # Database defaults: activation inserts recipients with set-based SQL that names only its own columns.
+    price_category = models.CharField(verbose_name=_("price category"), max_length=40, blank=True, db_default="")
+    price_type = models.CharField(verbose_name=_("price type"), max_length=40, blank=True, db_default="")
+    market = models.CharField(verbose_name=_("market"), max_length=100, blank=True, db_default="")
+    cost = models.DecimalField(verbose_name=_("cost"), max_digits=12, decimal_places=6, null=True, blank=True)
+    priced_at = models.DateTimeField(verbose_name=_("priced at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("recipient")
@@ -251,6 +289,9 @@ class CampaignDay(models.Model):
     delivered = models.IntegerField(default=0)
     read = models.IntegerField(default=0)
     failed = models.IntegerField(default=0)
+    # Recipients priced `regular` on the day (of their pricing status) and the sum of their rates.
+    billable = models.IntegerField(default=0, db_default=0)
+    cost = models.DecimalField(max_digits=16, decimal_places=6, default=Decimal(0), db_default=Decimal(0))
 
     class Meta:
         ordering = ["campaign", "day"]
@@ -387,3 +428,65 @@ class BatchContinuation(models.Model):
 
     def __str__(self) -> str:
         return f"send batch continuation at {self.run_at:%Y-%m-%d %H:%M:%S}"
+
+
+class RateCard(models.Model):
+    """One import of Meta's published rate card: prices per market and category, from `effective_from` on.
+
+    Never edited after its import (`import_rate_card`, campaigns/ratecards.py): a new price list is a new
+    card, so the history stays; the card that applies at an instant is the latest effective on its day.
+    Its calling-code table (MarketCode) maps a phone to the card's market.
+    """
+
+    effective_from = models.DateField(verbose_name=_("effective from"), db_index=True)
+    currency = models.CharField(verbose_name=_("currency"), max_length=3, default="USD")
+    source = models.CharField(verbose_name=_("source file"), max_length=255, blank=True)
+    markets_source = models.CharField(verbose_name=_("market table file"), max_length=255, blank=True)
+    imported_at = models.DateTimeField(verbose_name=_("imported at"))
+
+    class Meta:
+        verbose_name = _("rate card")
+        verbose_name_plural = _("rate cards")
+        ordering = ["-effective_from", "-id"]
+        default_permissions = ("view",)  # imported by import_rate_card, never edited: the history stays
+
+    def __str__(self) -> str:
+        return f"{self.currency} from {self.effective_from}"
+
+
+class Rate(models.Model):
+    """A rate card's price of one delivered message of a category in a market."""
+
+    card = models.ForeignKey(RateCard, verbose_name=_("rate card"), on_delete=models.CASCADE, related_name="rates")
+    market = models.CharField(verbose_name=_("market"), max_length=100)
+    # marketing, utility, authentication, authentication_international, service (Meta's pricing categories)
+    category = models.CharField(verbose_name=_("category"), max_length=40)
+    price = models.DecimalField(verbose_name=_("price"), max_digits=12, decimal_places=6)
+
+    class Meta:
+        verbose_name = _("rate")
+        verbose_name_plural = _("rates")
+        ordering = ["card", "market", "category"]
+        default_permissions = ()  # part of its card: seen on the card's page
+        constraints = [models.UniqueConstraint(fields=["card", "market", "category"], name="campaigns_rate_one")]
+
+    def __str__(self) -> str:
+        return f"{self.market} {self.category}: {self.price}"
+
+
+class MarketCode(models.Model):
+    """A rate card's calling-code table: phones starting with +`calling_code` are in `market` (longest wins)."""
+
+    card = models.ForeignKey(RateCard, verbose_name=_("rate card"), on_delete=models.CASCADE, related_name="codes")
+    calling_code = models.CharField(verbose_name=_("calling code"), max_length=8)  # digits only
+    country = models.CharField(verbose_name=_("country"), max_length=100, blank=True)
+    market = models.CharField(verbose_name=_("market"), max_length=100)
+
+    class Meta:
+        verbose_name = _("market calling code")
+        verbose_name_plural = _("market calling codes")
+        ordering = ["card", "calling_code", "country"]
+        default_permissions = ()  # part of its card: seen on the card's page
+
+    def __str__(self) -> str:
+        return f"+{self.calling_code} {self.country} -> {self.market}"

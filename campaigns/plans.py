@@ -13,6 +13,7 @@ from audiences.selectors import audience_contacts
 from campaigns.frequency import frequency_capped, frequency_frees_on
 from campaigns.models import Campaign, Recipient
 from campaigns.planning import capped_completion, daily_share, estimated_send_day
+from campaigns.preflight import Preflight, campaign_preflight
 from campaigns.quota import local_day, quota_limit, quota_usage
 from campaigns.retry import retry_failed_plan
 from campaigns.services import REACHED, campaign_problems, first_day_capacity, reached_by_source
@@ -29,6 +30,7 @@ class Plan:
     problems: list[str] = field(default_factory=list)  # why it would be refused now (the button stays)
     needs_reopen: bool = False  # retry failed on a completed / cancelled campaign
     offers_source_skip: bool = False  # activation / top-up of a clone
+    preflight: Preflight | None = None  # activation / top-up: countries, exclusions, cost (campaigns/preflight.py)
 
 
 def activation_plan(*, campaign: Campaign, now: dt.datetime, top_up: bool = False) -> Plan:
@@ -118,7 +120,12 @@ def activation_plan(*, campaign: Campaign, now: dt.datetime, top_up: bool = Fals
         done = capped_completion(estimated=done, held_back=held_back, frees_on=frees_on)
         lines.append(_("Estimated completion: %(day)s.") % {"day": done.isoformat()})
     # A top-up follows the choice made at activation (recorded on the campaign): no box to tick again.
-    return Plan(lines=lines, problems=problems, offers_source_skip=source is not None and not top_up)
+    return Plan(
+        lines=lines,
+        problems=problems,
+        offers_source_skip=source is not None and not top_up,
+        preflight=campaign_preflight(campaign=campaign, now=now),
+    )
 
 
 def cancel_plan(*, campaign: Campaign) -> Plan:

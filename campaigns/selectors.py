@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
 
+from django.conf import settings
 from django.db.models import Count, Max
 from django.utils.translation import gettext as _
 
@@ -38,8 +40,19 @@ def campaign_stats(*, campaign: Campaign) -> dict:
             else None
         ),
         status=campaign.status,
+        # What WhatsApp charges (campaigns/costs.py): the estimate written at activation / top-up, and the sum
+        # of the `regular` pricing of its status webhooks; amounts as exact decimal strings.
+        cost_estimated=_money(campaign.cost_estimated),
+        cost_actual=_money(campaign.cost_actual),
+        billable=campaign.billable,
+        budget=_money(campaign.budget),
+        currency=settings.COST_CURRENCY,
     )
     return stats
+
+
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else str(value.quantize(Decimal("0.000001")))
 
 
 def quota_today(*, now: dt.datetime, campaign: Campaign | None = None) -> dict:
@@ -66,6 +79,8 @@ class DayCounts:
     delivered: int = 0
     read: int = 0
     failed: int = 0
+    billable: int = 0  # priced `regular` that day (campaigns/costs.py)
+    cost: Decimal = Decimal(0)
 
     @property
     def active(self) -> bool:
@@ -109,6 +124,7 @@ class CampaignDashboard:
     pace_per_day: float | None  # average sent per day over the last PACE_DAYS days with sends
     pace_days: int  # how many days that average is over (fewer than PACE_DAYS early on)
     pace_completion: dt.date | None  # when the remaining would be sent at that pace
+    cost_days: list[DayCounts] = field(default_factory=list)  # the days with billable messages, their cost
 
 
 def _days_between(first: dt.date, last: dt.date) -> list[dt.date]:
@@ -126,7 +142,7 @@ def campaign_dashboard(*, campaign: Campaign, now: dt.datetime) -> CampaignDashb
     stats = campaign_stats(campaign=campaign)
     today = local_day(now)
     rows = [
-        DayCounts(r.day, r.planned, r.sent, r.delivered, r.read, r.failed)
+        DayCounts(r.day, r.planned, r.sent, r.delivered, r.read, r.failed, r.billable, r.cost)
         for r in CampaignDay.objects.filter(campaign_id=campaign.pk).order_by("day")
     ]
     remaining = stats["pending"] + stats["queued"]
@@ -146,6 +162,7 @@ def campaign_dashboard(*, campaign: Campaign, now: dt.datetime) -> CampaignDashb
         pace_per_day=pace,
         pace_days=len(recent),
         pace_completion=_pace_completion(pace, remaining=remaining, today=today) if still_open else None,
+        cost_days=[r for r in rows if r.billable],
     )
 
 

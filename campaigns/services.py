@@ -7,6 +7,7 @@ in campaigns/lifecycle.py.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
@@ -17,11 +18,12 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Count, Max, Q
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audiences.erasure import erased_phone, erased_phone_sql
 from audiences.selectors import audience_contacts
-from campaigns import lifecycle, states
+from campaigns import costs, lifecycle, preflight, states
 from campaigns.batch import BatchResult, batch_send
 from campaigns.clock import as_utc
 from campaigns.frequency import frequency_capped, frequency_frees_on
@@ -221,6 +223,9 @@ def _materialise(*, campaign: Campaign, now: dt.datetime, progress: Progress | N
     reached = reached_by_source(campaign=campaign)
     if reached is not None:
         contacts = contacts.exclude(phone__in=reached.values("phone"))
+    us_marketing = preflight.us_marketing_filter(campaign=campaign, contacts=contacts)
+    if us_marketing is not None:
+        held, contacts = contacts.filter(us_marketing), contacts.exclude(us_marketing)
     contacts = contacts.values("id", "phone")
     report = progress or (lambda done, total: None)
     plan = (base_day, ahead, share, first_day)
@@ -229,7 +234,9 @@ def _materialise(*, campaign: Campaign, now: dt.datetime, progress: Progress | N
     else:
         added = _materialise_orm(campaign, contacts, next_position, plan, report)
     lifecycle.campaign_bump(campaign_id=campaign.pk, deltas={"total": added, "pending": added})
+    skipped = _insert_skipped(campaign, held, reason=preflight.US_MARKETING_REASON) if us_marketing is not None else 0
     _plan_days(campaign=campaign, from_position=next_position)
+    costs.campaign_cost_estimate_update(campaign=campaign, now=now)
     last = ahead + added
     completion = (
         estimated_send_day(base_day=base_day, ahead=last - 1, share=share, first_day=first_day) if last else None
@@ -243,7 +250,7 @@ def _materialise(*, campaign: Campaign, now: dt.datetime, progress: Progress | N
             frees_on=frequency_frees_on(campaign=current, now=now),
         )
     Campaign.objects.filter(pk=campaign.pk).update(estimated_completion_date=completion, updated_at=now)
-    return added
+    return added + skipped
 
 
 # A source campaign "reached" a phone when a message went out to it, or may have (in flight, no answer).
@@ -426,6 +433,35 @@ def _materialise_orm(campaign, contacts, next_position, plan, report: Progress) 
     return Recipient.objects.filter(campaign_id=campaign.pk).count() - before
 
 
+def _insert_skipped(campaign: Campaign, contacts, *, reason: str) -> int:
+    """Add `contacts` not yet in the campaign as `skipped` rows with the reason (the pre-flight's skipping).
+
+    They are recipients the operator can see and count, never claimed. A
+    few per campaign at most (one country), so bulk_create in batches.
+    """
+    present = Recipient.objects.filter(campaign_id=campaign.pk)
+    before = present.count()
+    last = present.aggregate(m=Max("position"))["m"]
+    position = 0 if last is None else last + 1
+    batch: list[Recipient] = []
+    rows = contacts.exclude(phone__in=present.values("phone")).order_by("id").values_list("id", "phone")
+    for k, (contact_id, phone) in enumerate(rows.iterator(chunk_size=SQLITE_BATCH)):
+        batch.append(
+            Recipient(
+                campaign_id=campaign.pk, contact_id=contact_id, phone=phone, position=position + k, status=R.SKIPPED,
+                error_title=reason[:255], error_reason=reason,
+            )
+        )  # fmt: skip
+        if len(batch) >= SQLITE_BATCH:
+            Recipient.objects.bulk_create(batch, ignore_conflicts=True)
+            batch = []
+    if batch:
+        Recipient.objects.bulk_create(batch, ignore_conflicts=True)
+    skipped = present.count() - before
+    lifecycle.campaign_bump(campaign_id=campaign.pk, deltas={"total": skipped, "skipped": skipped})
+    return skipped
+
+
 def _has_erased(campaign: Campaign) -> bool:
     """Whether the campaign has rows of erased contacts (their contact link is gone; the FK's index finds them)."""
     return Recipient.objects.filter(campaign_id=campaign.pk, contact__isnull=True).exists()
@@ -517,7 +553,10 @@ def campaign_days_rebuild(*, campaign: Campaign) -> int:
     """Replace the campaign's CampaignDay rows by a recount of its recipients (repair); returns the day count."""
     with transaction.atomic():
         Campaign.objects.select_for_update().filter(pk=campaign.pk).first()
-        days = lifecycle.day_counts(Recipient.objects.filter(campaign_id=campaign.pk))
+        rows = Recipient.objects.filter(campaign_id=campaign.pk)
+        days = lifecycle.day_counts(rows)
+        for day, billed in costs.day_costs(rows).items():
+            days.setdefault(day, dict.fromkeys(next(iter(days.values()), {}), 0)).update(billed)
         CampaignDay.objects.filter(campaign_id=campaign.pk).delete()
         CampaignDay.objects.bulk_create(
             [CampaignDay(campaign_id=campaign.pk, day=day, **counts) for day, counts in days.items()], batch_size=1000
@@ -599,8 +638,12 @@ def recipients_apply_statuses(*, events, **kwargs) -> list[str]:
     updates = [_status_update(event) for event in events]
     known = [(event, update) for event, update in zip(events, updates, strict=True) if update is not None]
     batch = _route_trackers(known, _drop_ambiguous_trackers([update for _, update in known]))
-    outcomes = lifecycle.recipients_advance_statuses(updates=batch)
-    notes, found = [], set()
+    # Statuses and their pricing in one transaction: a failure leaves the body to be processed again, whole.
+    priced = any(event.pricing is not None for event, _update in known)
+    with transaction.atomic() if priced else contextlib.nullcontext():
+        outcomes = lifecycle.recipients_advance_statuses(updates=batch)
+        notes = costs.recipients_record_pricing(priced=_priced(known, outcomes), now=timezone.now()) if priced else []
+    found = set()
     for outcome in outcomes:
         found.update(outcome.updates)
         first = known[outcome.updates[0]][0]
@@ -616,6 +659,23 @@ def recipients_apply_statuses(*, events, **kwargs) -> list[str]:
         logger.info("%s webhook status(es) for messages that are not ours ignored", missing)
         notes.append(f"{missing} status(es) for message ids that match no recipient: ignored")
     return notes
+
+
+# Per-message pricing comes on one of delivered/read (docs/architecture.md, "Cost and pre-flight"); a `sent`
+# status's pricing (conversation-based pricing, before July 2025) is not a charge for a delivered message.
+PRICED_STATUSES = {"delivered", "read"}
+
+
+def _priced(known: list, outcomes: list[lifecycle.StatusOutcome]) -> list[costs.Priced]:
+    """The pricing of each status that found its recipient row (recorded once per row by costs)."""
+    priced = []
+    for outcome in outcomes:
+        for n in outcome.updates:
+            event = known[n][0]
+            if event.pricing is not None and str(event.status).lower() in PRICED_STATUSES:
+                priced.append(costs.Priced(outcome.recipient_id, event.pricing.category, event.pricing.type,
+                                           known[n][1].at))  # fmt: skip
+    return priced
 
 
 # A tracker is our recipient id: more digits than a bigint holds match no row (and would fail the statement).

@@ -250,6 +250,13 @@ CAMPAIGN_FAILURE_ALERT_RATE = env.float("CAMPAIGN_FAILURE_ALERT_RATE", default=0
 # calendar days (TIME_ZONE); the rest wait for a later day, never dropped (campaigns/frequency.py). 0: off.
 CAMPAIGN_FREQUENCY_CAP = env.int("CAMPAIGN_FREQUENCY_CAP", default=0)
 CAMPAIGN_FREQUENCY_CAP_DAYS = env.int("CAMPAIGN_FREQUENCY_CAP_DAYS", default=7)
+# Pre-flight at activation (docs/architecture.md, "Cost and pre-flight"): Meta does not deliver marketing
+# templates to US (+1) numbers, so activation skips them (with the reason) unless this is turned off;
+# numbers that failed for good (or were held, 131049) in the last PREFLIGHT_FAILED_DAYS days are reported.
+PREFLIGHT_SKIP_US_MARKETING = env.bool("PREFLIGHT_SKIP_US_MARKETING", default=True)
+PREFLIGHT_FAILED_DAYS = env.int("PREFLIGHT_FAILED_DAYS", default=30)
+# The currency of every cost and budget; import_rate_card takes only rate cards in it (Meta publishes one per currency).
+COST_CURRENCY = env.str("COST_CURRENCY", default="USD").upper()
 
 # --- Logging: one line per event on stdout, secrets redacted -----------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

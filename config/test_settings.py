@@ -27,6 +27,9 @@ STORAGES = {
 }
 WHATSAPP_BACKEND = "whatsapp.backends.locmem.LocmemBackend"
 SEND_FAN_OUT = False  # a test that fans out says so
+# The factories make US numbers and MARKETING templates: the suite sends them; tests of the pre-flight's
+# skipping turn it on (tests/campaigns/test_preflight.py).
+PREFLIGHT_SKIP_US_MARKETING = False
 
 VAR_DIR.mkdir(parents=True, exist_ok=True)  # noqa: F405
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405

@@ -46,6 +46,43 @@ class ErrorInfo:
 
 
 @dataclass(frozen=True)
+class Pricing:
+    """A status's `pricing` (per-message pricing, on one of delivered/read): what WhatsApp charges for the message.
+
+    `type` is "regular" (billable), "free_customer_service" or
+    "free_entry_point"; `category` is Meta's pricing category (marketing,
+    utility, authentication, authentication_international, service, ...);
+    `pricing_model` "PMP" (per message; "CBP" before July 2025); `billable`
+    is deprecated by Meta (None when absent): `type` decides.
+    """
+
+    category: str
+    type: str
+    pricing_model: str = ""
+    billable: bool | None = None
+
+    @property
+    def is_billable(self) -> bool:
+        return self.type == "regular"
+
+    @classmethod
+    def from_raw(cls, raw) -> Pricing | None:
+        """None when absent or without a category; a missing type is read from the deprecated `billable`."""
+        if not isinstance(raw, dict) or not raw.get("category"):
+            return None
+        billable = raw.get("billable") if isinstance(raw.get("billable"), bool) else None
+        kind = str(raw.get("type") or "").lower()
+        if not kind and billable is not None:
+            kind = "regular" if billable else "free"  # a body from before per-message pricing
+        return cls(
+            category=str(raw["category"]).lower()[:40],
+            type=kind[:40],
+            pricing_model=str(raw.get("pricing_model") or "")[:20],
+            billable=billable,
+        )
+
+
+@dataclass(frozen=True)
 class StatusEvent:
     """A status of a message we sent: sent, delivered, read or failed."""
 
@@ -58,7 +95,7 @@ class StatusEvent:
     raw: dict = field(default_factory=dict)
     phone_number_id: str = ""
     conversation: dict | None = None
-    pricing: dict | None = None
+    pricing: Pricing | None = None
     notes: tuple[str, ...] = ()  # what parsing did not take as sent (a timestamp out of range, an unreadable code)
 
     event_type = "status"

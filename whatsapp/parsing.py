@@ -24,6 +24,7 @@ from whatsapp.events import (
     MessageEvent,
     PlatformEvent,
     PreferenceEvent,
+    Pricing,
     Restriction,
     StatusEvent,
     TemplateCategoryEvent,
@@ -173,7 +174,7 @@ def parse_status(status: dict, phone_number_id: str, shared_errors: list[ErrorIn
         raw=status,
         phone_number_id=phone_number_id,
         conversation=status.get("conversation") if isinstance(status.get("conversation"), dict) else None,
-        pricing=status.get("pricing") if isinstance(status.get("pricing"), dict) else None,
+        pricing=Pricing.from_raw(status.get("pricing")),
         notes=tuple(f"status {state} of {str(message_id)[:80]}: {note}" for note in notes),
     )
 

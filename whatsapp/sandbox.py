@@ -59,6 +59,13 @@ WEBHOOK_ERRORS = [
     (131050, "Unable to deliver the marketing message", "The user has stopped marketing messages from you."),
 ]
 
+# Meta holds marketing templates to US numbers: the send is accepted, then this failure arrives.
+US_MARKETING_HELD = (
+    131049,
+    "This message was not delivered to maintain healthy ecosystem engagement.",
+    "Marketing template messages are not delivered to WhatsApp users with a US (+1) phone number.",
+)
+
 TEMPLATES = [
     {"name": "hello_world", "language": "en_US", "category": "UTILITY", "status": "APPROVED",
      "quality_score": {"score": "GREEN"}, "id": "900000000000001",
@@ -89,6 +96,12 @@ TEMPLATES = [
 ]  # fmt: skip
 
 E164_DIGITS = re.compile(r"^\+?\d{6,15}$")
+
+
+def template_category(name: str) -> str:
+    """The pricing category of a template the sandbox knows (lower case); unknown ones price as marketing."""
+    known = next((t for t in TEMPLATES if t["name"] == name), None)
+    return known["category"].lower() if known else "marketing"
 
 
 def sign(body: bytes, secret: str) -> str:
@@ -241,6 +254,7 @@ class SandboxServer(_HTTPMixin):
         seed: int | None = None,
         messaging_tier: str = "TIER_250",
         quality_rating: str = "GREEN",
+        hold_us_marketing: bool = False,
     ):
         self.webhook_url = webhook_url
         self.app_secret = app_secret
@@ -268,6 +282,9 @@ class SandboxServer(_HTTPMixin):
         self.quality_rating = quality_rating
         self.templates = copy.deepcopy(TEMPLATES)
         self.phone_number_reads: deque[str] = deque(maxlen=10_000)  # GET /<PHONE_NUMBER_ID> requests served
+        # Meta does not deliver marketing templates to US (+1) numbers: accepted, then failed with 131049.
+        self.hold_us_marketing = hold_us_marketing
+        self._last_inbound: dict[str, float] = {}  # wa_id -> when it last wrote (its customer-service window)
         self.random = random.Random(seed)  # noqa: S311 (a simulation, not security)
         self._random_lock = threading.Lock()
         self._sequence = itertools.count()
@@ -398,7 +415,10 @@ class SandboxServer(_HTTPMixin):
         )
         # When and from which of its numbers each accepted send arrived: per-second counts for rate limits.
         self.arrivals.append((payload.get("_received", time.time()), payload.get("_sender", self.phone_number_id), to))
-        self._queue_statuses(message_id, to, tracker, fails_later=failing)
+        category = template_category(payload["template"]["name"])
+        held = self.hold_us_marketing and category == "marketing" and to.startswith("1")
+        pricing = self.pricing(to, category)
+        self._queue_statuses(message_id, to, tracker, fails_later=failing, held=held, pricing=pricing)
         body = {
             "messaging_product": "whatsapp",
             "contacts": [{"input": payload["to"], "wa_id": to}],
@@ -406,7 +426,22 @@ class SandboxServer(_HTTPMixin):
         }
         return 200, body, self._chance(self.timeout_rate)
 
-    def _queue_statuses(self, message_id: str, to: str, tracker: str | None, *, fails_later: bool) -> None:
+    def pricing(self, to: str, category: str) -> dict:
+        """Per-message pricing, as Meta puts it on the delivered status: free inside a customer-service window.
+
+        A utility template to someone who wrote in the last 24 hours is
+        `free_customer_service`; everything else delivered is `regular`
+        (billable). `billable` is deprecated but still sent.
+        """
+        wrote = self._last_inbound.get(to)
+        free = category == "utility" and wrote is not None and time.time() - wrote < 24 * 3600
+        kind = "free_customer_service" if free else "regular"
+        return {"billable": not free, "pricing_model": "PMP", "category": category, "type": kind}
+
+    def _queue_statuses(
+        self, message_id: str, to: str, tracker: str | None, *, fails_later: bool, held: bool = False,
+        pricing: dict | None = None,
+    ) -> None:  # fmt: skip
         base = int(time.time())
 
         def status(state: str, extra: dict | None = None) -> dict:
@@ -415,11 +450,16 @@ class SandboxServer(_HTTPMixin):
                 item["biz_opaque_callback_data"] = tracker
             if state in ("sent", "delivered"):
                 item["conversation"] = {"id": hashlib.md5(to.encode()).hexdigest(), "origin": {"type": "marketing"}}  # noqa: S324
-                item["pricing"] = {"billable": True, "pricing_model": "PMP", "category": "marketing", "type": "regular"}
+            if state == "delivered":  # per-message pricing: charged when delivered
+                item["pricing"] = dict(pricing or self.pricing(to, "marketing"))
             item.update(extra or {})
             return item
 
-        if fails_later:
+        if held:
+            code, title, details = US_MARKETING_HELD
+            error = {"code": code, "title": title, "message": title, "error_data": {"details": details}}
+            steps = [status("failed", {"errors": [error]})]
+        elif fails_later:
             code, title, details = self._choice(WEBHOOK_ERRORS)
             error = {"code": code, "title": title, "message": title, "error_data": {"details": details}}
             steps = [status("failed", {"errors": [error]})]
@@ -464,6 +504,7 @@ class SandboxServer(_HTTPMixin):
 
     def post_inbound_text(self, from_phone: str, text: str, *, name: str = "Sandbox User") -> int:
         wa_id = from_phone.lstrip("+")
+        self._last_inbound[wa_id] = time.time()  # opens its customer-service window
         message = {
             "from": wa_id,
             "id": self.new_message_id(wa_id),

@@ -4,11 +4,9 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('campaigns', '0014_campaign_paused_for_template'),
-        ('campaigns', '0014_quota_counts_unique_phones'),
+        ("campaigns", "0014_campaign_paused_for_template"),
+        ("campaigns", "0014_quota_counts_unique_phones"),
     ]
 
-    operations = [
-    ]
+    operations = []

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from whatsapp.backends.locmem import LocmemBackend
@@ -44,3 +46,22 @@ def http_sandbox(settings):
         reset_backend()
         yield server
     reset_backend()
+
+
+EXAMPLE_RATES = Path(__file__).resolve().parents[2] / "campaigns" / "ratecards_example"
+
+
+@pytest.fixture
+def rate_card(db):
+    """The shipped EXAMPLE rate card (made-up prices), effective from 2026-01-01."""
+    import datetime as dt
+
+    from campaigns.ratecards import rate_card_import
+
+    return rate_card_import(
+        rates_file=(EXAMPLE_RATES / "example_rate_card.csv").read_bytes(),
+        markets_file=(EXAMPLE_RATES / "example_markets.csv").read_bytes(),
+        effective_from=dt.date(2026, 1, 1),
+        now=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        source="example_rate_card.csv",
+    )

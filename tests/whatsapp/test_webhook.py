@@ -137,7 +137,7 @@ def test_every_status_of_every_entry_and_change_becomes_one_event(post_webhook, 
     assert first.recipient == "14155550123"
     assert first.timestamp == datetime(2025, 7, 6, 11, 6, 40, tzinfo=UTC)
     assert first.phone_number_id == p.PHONE_NUMBER_ID
-    assert first.pricing["category"] == "marketing"
+    assert (first.pricing.category, first.pricing.type, first.pricing.pricing_model) == ("marketing", "regular", "PMP")
     assert first.raw["id"] == "wamid.A"
     assert statuses[1].tracker is None
     assert set(received.senders) == {WhatsAppWebhookView}

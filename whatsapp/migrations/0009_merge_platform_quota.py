@@ -4,11 +4,9 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('whatsapp', '0006_last_inbound_per_phone'),
-        ('whatsapp', '0008_platform_alert_roles'),
+        ("whatsapp", "0006_last_inbound_per_phone"),
+        ("whatsapp", "0008_platform_alert_roles"),
     ]
 
-    operations = [
-    ]
+    operations = []

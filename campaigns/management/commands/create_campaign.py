@@ -1,5 +1,7 @@
 """Create a draft campaign and print its id."""
 
+from decimal import Decimal, InvalidOperation
+
 from django.core.management.base import BaseCommand, CommandError
 
 from audiences.models import Audience
@@ -32,6 +34,7 @@ class Command(BaseCommand):
         parser.add_argument("--end", help="ISO-8601 end")
         parser.add_argument("--daily-cap", type=int)
         parser.add_argument("--header-media-url", default="")
+        parser.add_argument("--budget", help="at most this much spent (the rate card's currency), e.g. 25.00")
 
     def handle(self, *args, **opts):
         try:
@@ -44,6 +47,14 @@ class Command(BaseCommand):
             raise CommandError(f"No audience named {opts['audience']!r}") from exc
         if opts["priority"] < 1:
             raise CommandError("--priority must be a positive integer")
+        budget = None
+        if opts["budget"] is not None:
+            try:
+                budget = Decimal(opts["budget"])
+            except InvalidOperation as exc:
+                raise CommandError(f"--budget {opts['budget']!r} is not an amount") from exc
+            if not budget.is_finite() or budget < 0:
+                raise CommandError("--budget must be zero or more")
         campaign = Campaign.objects.create(
             name=opts["name"],
             template=template,
@@ -56,5 +67,6 @@ class Command(BaseCommand):
             end_at=aware(opts["end"], "--end") if opts["end"] else None,
             daily_cap=opts["daily_cap"],
             header_media_url=opts["header_media_url"],
+            budget=budget,
         )
         self.stdout.write(str(campaign.pk))

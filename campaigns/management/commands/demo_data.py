@@ -10,6 +10,7 @@ queued for the worker.
 import csv
 import io
 import random
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -18,7 +19,8 @@ from django.utils import timezone
 
 from audiences.models import Audience, Contact
 from audiences.services import contacts_import
-from campaigns.models import Campaign
+from campaigns.models import Campaign, RateCard
+from campaigns.ratecards import rate_card_import
 from campaigns.services import CampaignValidationError, campaign_activate
 from campaigns.tasks import send_batch_task
 from whatsapp.errors import WhatsAppError
@@ -26,9 +28,19 @@ from whatsapp.models import MessageTemplate
 from whatsapp.services import templates_sync
 from whatsapp.tiers import messaging_limit_sync
 
+EXAMPLE_RATES = Path(__file__).resolve().parents[2] / "ratecards_example"
 CITIES = ["Lisbon", "Porto", "Austin", "Denver", "Boston", "Seattle"]
 FIRST_NAMES = ["Ana", "Bruno", "Carla", "David", "Eva", "Filipe", "Grace", "Hugo", "Iris", "João"]
 LAST_NAMES = ["Silva", "Santos", "Smith", "Jones", "Costa", "Miller", "Davis", "Moore"]
+
+
+def demo_phone(n: int) -> str:
+    """Numbers in three markets, so the pre-flight has countries to show and US marketing to skip."""
+    if n % 10 < 4:
+        return f"+351 91{n % 10_000_000:07d}"  # Portugal (Rest of Western Europe)
+    if n % 10 < 7:
+        return f"+55 11 9{n % 100_000_000:08d}"  # Brazil
+    return f"+1 415 30{n // 10000 % 10}-{n % 10000:04d}"  # United States
 
 
 def demo_csv(rows: int, seed: int = 7) -> bytes:
@@ -42,7 +54,7 @@ def demo_csv(rows: int, seed: int = 7) -> bytes:
         tags = ["newsletter"] + (["vip"] if tier == "gold" else [])
         writer.writerow(
             [
-                f"+1 415 30{n // 10000 % 10}-{n % 10000:04d}",
+                demo_phone(n),
                 f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}",
                 rng.choice(CITIES),
                 tier,
@@ -81,6 +93,17 @@ class Command(BaseCommand):
             self.stdout.write(f"messaging limit: {messaging_limit_sync(now=now)}")
         except WhatsAppError as exc:
             self.stdout.write(f"messaging limit not synced ({exc.reason}); WHATSAPP_DAILY_LIMIT or 250 applies")
+        if not RateCard.objects.exists():
+            card = rate_card_import(
+                rates_file=(EXAMPLE_RATES / "example_rate_card.csv").read_bytes(),
+                markets_file=(EXAMPLE_RATES / "example_markets.csv").read_bytes(),
+                effective_from=now.date().replace(day=1),
+                now=now,
+                currency=settings.COST_CURRENCY,
+                source="example_rate_card.csv (EXAMPLE figures, not Meta's)",
+                markets_source="example_markets.csv (EXAMPLE)",
+            )
+            self.stdout.write(f"EXAMPLE rate card imported (made-up prices, not Meta's): {card}")
         everyone, _ = Audience.objects.get_or_create(name="Everyone subscribed", defaults={"rules": {"everyone": True}})
         vip, _ = Audience.objects.get_or_create(name="VIP customers", defaults={"rules": {"include_tags": ["vip"]}})
         self._campaigns(everyone, vip, now)

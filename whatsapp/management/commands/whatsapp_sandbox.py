@@ -1,5 +1,7 @@
 """Run the local WhatsApp Cloud API sandbox (see whatsapp/sandbox.py)."""
 
+import argparse
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
@@ -32,6 +34,12 @@ class Command(BaseCommand):
             help="play a platform scene after SECONDS: template-paused=NAME/LANG, template-unpaused=NAME/LANG, "
             "tier-upgrade=TIER_2K, account-restricted=HOURS (repeatable)",
         )
+        parser.add_argument(
+            "--hold-us-marketing",
+            action=argparse.BooleanOptionalAction,
+            default=True,
+            help="marketing templates to +1 numbers: accepted, then failed with 131049, as Meta does",
+        )
 
     def handle(self, *args, **options):
         if not settings.WHATSAPP_APP_SECRET:
@@ -57,6 +65,7 @@ class Command(BaseCommand):
             status_delay_ms=options["status_delay_ms"],
             seed=options["seed"],
             messaging_tier=options["messaging_tier"],
+            hold_us_marketing=options["hold_us_marketing"],
         )
         for scene in options["scene"]:
             self._schedule(sandbox, scene)
