@@ -24,8 +24,10 @@ from django.utils.translation import gettext as _
 from audiences.selectors import audience_contacts
 from campaigns.clock import local_day
 from campaigns.costs import PREFIX, PhoneGroup, groups_cost, phone_groups, template_category
+from campaigns.frequency import frequency_capped, frequency_frees_on
 from campaigns.models import Campaign, Recipient
-from campaigns.planning import daily_share, estimated_send_day
+from campaigns.planning import capped_completion, daily_share, estimated_send_day
+from campaigns.quota import quota_limit
 from campaigns.ratecards import rate_book
 from whatsapp.errors import PERMANENT_CODES
 
@@ -162,8 +164,29 @@ def check_held_marketing(context: Context) -> Exclusion | None:
     )
 
 
-# The frequency cap across campaigns adds its check here (campaigns/quota.py), as one more function.
-CHECKS: list[Callable[[Context], Exclusion | None]] = [check_us_marketing, check_failed_recently, check_held_marketing]
+def check_frequency_capped(context: Context) -> Exclusion | None:
+    """Numbers the frequency cap across campaigns holds back today (campaigns/frequency.py): sent on a later day."""
+    count = frequency_capped(campaign=context.campaign, now=context.now)
+    if not count:
+        return None
+    frees_on = frequency_frees_on(campaign=context.campaign, now=context.now)
+    return Exclusion(
+        key="frequency_capped",
+        count=count,
+        reason=_("Already had %(cap)s marketing message(s) in the last %(days)s days (frequency cap).")
+        % {"cap": settings.CAMPAIGN_FREQUENCY_CAP, "days": settings.CAMPAIGN_FREQUENCY_CAP_DAYS},
+        action=_("Held back, never dropped: sent when the cap allows, at the latest on %(day)s.")
+        % {"day": frees_on.isoformat() if frees_on else "?"},
+        skipped=False,
+    )
+
+
+CHECKS: list[Callable[[Context], Exclusion | None]] = [
+    check_us_marketing,
+    check_failed_recently,
+    check_held_marketing,
+    check_frequency_capped,
+]
 
 
 # --- The pre-flight ---------------------------------------------------------------------
@@ -231,11 +254,16 @@ def completion_estimate(*, campaign: Campaign, now: dt.datetime, to_send: int) -
     running = Campaign.objects.filter(status__in=[C.SCHEDULED, C.RUNNING]).count()
     if campaign.status == C.DRAFT:
         running += 1
-    share = daily_share(limit=settings.WHATSAPP_DAILY_LIMIT, running_campaigns=running, daily_cap=campaign.daily_cap)
+    share = daily_share(limit=quota_limit(now), running_campaigns=running, daily_cap=campaign.daily_cap)
     base_day = max(local_day(campaign.start_at or now), local_day(now))
     first = first_day_capacity(campaign=campaign, now=now, base_day=base_day, share=share, running=running)
     ahead = Recipient.objects.filter(campaign_id=campaign.pk, status__in=[R.PENDING, R.QUEUED]).count()
-    return estimated_send_day(base_day=base_day, ahead=ahead + to_send - 1, share=share, first_day=first)
+    done = estimated_send_day(base_day=base_day, ahead=ahead + to_send - 1, share=share, first_day=first)
+    # Those the frequency cap holds back go out on a later day, never dropped (campaigns/frequency.py).
+    held_back = frequency_capped(campaign=campaign, now=now)
+    return capped_completion(
+        estimated=done, held_back=held_back, frees_on=frequency_frees_on(campaign=campaign, now=now)
+    )
 
 
 # --- What activation does with the skipped -------------------------------------------------
