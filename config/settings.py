@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "audiences",
     "whatsapp",
     "campaigns",
+    "outbound",
 ]
 
 MIDDLEWARE = [
@@ -165,8 +166,11 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Send chunks have their own queue, so workers can be dedicated to sending (`-Q send`) or not; a plain
 # `celery -A config worker` consumes every queue declared here.
 CELERY_TASK_DEFAULT_QUEUE = "celery"
-CELERY_TASK_QUEUES = {"celery": {}, "send": {}}
-CELERY_TASK_ROUTES = {"campaigns.send_chunk": {"queue": "send"}}
+# Outbound event deliveries have their own queue too: retries to a slow or dead endpoint (up to
+# OUTBOUND_TIMEOUT each) never wait in front of the send batch or webhook processing, and
+# `-Q outbound` can give them workers of their own.
+CELERY_TASK_QUEUES = {"celery": {}, "send": {}, "outbound": {}}
+CELERY_TASK_ROUTES = {"campaigns.send_chunk": {"queue": "send"}, "outbound.deliver": {"queue": "outbound"}}
 DJANGO_CELERY_BEAT_TZ_AWARE = True
 
 # --- WhatsApp ---------------------------------------------------------------
@@ -238,6 +242,16 @@ SEND_FAN_OUT_BACKLOG = env.int("SEND_FAN_OUT_BACKLOG", default=4)  # chunks wait
 # The per-number rate limit shared by every process (campaigns/throttle.py); empty: in-process only.
 SEND_RATE_LIMIT_URL = env.str("SEND_RATE_LIMIT_URL", default=CELERY_BROKER_URL if _redis_broker else "")
 CAMPAIGN_FAILURE_ALERT_RATE = env.float("CAMPAIGN_FAILURE_ALERT_RATE", default=0.05)
+
+# --- Outbound events (docs/architecture.md, "Outbound events") ---------------
+# A short timeout per POST: a receiver answers first and works after.
+OUTBOUND_CONNECT_TIMEOUT = env.float("OUTBOUND_CONNECT_TIMEOUT", default=3)
+OUTBOUND_TIMEOUT = env.float("OUTBOUND_TIMEOUT", default=10)
+# Retries on network errors, timeouts, 408, 429 and 5xx: base x 4^(n-1), capped, with jitter;
+# 10 attempts span about a day and a half. Then the delivery is failed (re-sendable from the admin).
+OUTBOUND_MAX_ATTEMPTS = env.int("OUTBOUND_MAX_ATTEMPTS", default=10)
+OUTBOUND_RETRY_BASE_SECONDS = env.float("OUTBOUND_RETRY_BASE_SECONDS", default=10)
+OUTBOUND_RETRY_MAX_SECONDS = env.float("OUTBOUND_RETRY_MAX_SECONDS", default=6 * 3600)
 
 # --- Logging: one line per event on stdout, secrets redacted -----------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
