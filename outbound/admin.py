@@ -14,6 +14,7 @@ SUBSCRIBABLE = [(value, label) for value, label in EventType.choices if value !=
 
 
 class EndpointForm(forms.ModelForm):
+    url = forms.URLField(label=_("URL"), max_length=2000, assume_scheme="https")
     event_types = forms.MultipleChoiceField(
         label=_("event types"), choices=SUBSCRIBABLE, widget=forms.CheckboxSelectMultiple, required=False
     )
