@@ -170,7 +170,7 @@ CELERY_TASK_DEFAULT_QUEUE = "celery"
 # OUTBOUND_TIMEOUT each) never wait in front of the send batch or webhook processing, and
 # `-Q outbound` can give them workers of their own.
 CELERY_TASK_QUEUES = {"celery": {}, "send": {}, "outbound": {}}
-CELERY_TASK_ROUTES = {"campaigns.send_chunk": {"queue": "send"}, "outbound.deliver": {"queue": "outbound"}}
+CELERY_TASK_ROUTES = {"campaigns.send_chunk": {"queue": "send"}, "outbound.*": {"queue": "outbound"}}
 DJANGO_CELERY_BEAT_TZ_AWARE = True
 
 # --- WhatsApp ---------------------------------------------------------------

@@ -105,12 +105,24 @@ def events_emit(
     return events
 
 
-def deliveries_enqueue(*, delivery_ids: list[int], countdown: float | None = None) -> None:
-    """Hand deliveries to the `outbound` queue's workers."""
-    from outbound.tasks import deliver_task
+ENQUEUE_CHUNK = 500
 
-    for delivery_id in delivery_ids:
-        deliver_task.apply_async((delivery_id,), countdown=countdown)
+
+def deliveries_enqueue(*, delivery_ids: list[int], countdown: float | None = None) -> None:
+    """Hand deliveries to the `outbound` queue's workers.
+
+    Many at once (a bulk move, an import's opt-outs) go as one message per
+    ENQUEUE_CHUNK that a worker splits, so the caller's commit pays for a few
+    messages, not one per delivery.
+    """
+    from outbound.tasks import deliver_many_task, deliver_task
+
+    if len(delivery_ids) == 1 or countdown is not None:
+        for delivery_id in delivery_ids:
+            deliver_task.apply_async((delivery_id,), countdown=countdown)
+        return
+    for start in range(0, len(delivery_ids), ENQUEUE_CHUNK):
+        deliver_many_task.apply_async((delivery_ids[start : start + ENQUEUE_CHUNK],))
 
 
 def deliveries_enqueue_due(*, now: dt.datetime, late: dt.timedelta = dt.timedelta(minutes=2)) -> int:

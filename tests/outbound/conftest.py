@@ -93,7 +93,7 @@ def receiver():
 @pytest.fixture
 def deliver_inline(monkeypatch):
     """Run each enqueued delivery at once (real HTTP); retries (a countdown) are recorded in the returned list."""
-    from outbound.tasks import deliver_task
+    from outbound.tasks import deliver_many_task, deliver_task
 
     retries: list[tuple[int, float]] = []
 
@@ -104,6 +104,9 @@ def deliver_inline(monkeypatch):
         return deliver_task.apply(args, throw=True)
 
     monkeypatch.setattr(deliver_task, "apply_async", apply_async)
+    monkeypatch.setattr(
+        deliver_many_task, "apply_async", lambda args, **kwargs: deliver_many_task.apply(args, throw=True)
+    )
     return retries
 
 

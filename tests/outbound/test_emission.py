@@ -161,6 +161,23 @@ def test_bulk_moves_stay_set_based_whatever_the_number_of_campaigns(receiver, dj
     assert Delivery.objects.count() == 63
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_bulk_move_reaches_every_endpoint_for_every_campaign(receiver, monkeypatch):
+    from outbound import services
+
+    monkeypatch.setattr(services, "ENQUEUE_CHUNK", 2)  # 6 deliveries: three messages to split
+    endpoint(receiver, EventType.CAMPAIGN_COMPLETED)
+    endpoint(receiver, EventType.CAMPAIGN_COMPLETED, EventType.CAMPAIGN_PAUSED)
+    campaigns = CampaignFactory.create_batch(3, status=C.RUNNING)
+
+    batch_send(now=START)
+
+    requests = receiver.wait_for(6)
+    ids = sorted(received_json(r)["data"]["campaign"]["id"] for r in requests)
+    assert ids == sorted([c.pk for c in campaigns] * 2)
+    assert set(Delivery.objects.values_list("status", flat=True)) == {Delivery.Status.SUCCEEDED}
+
+
 @pytest.mark.django_db
 def test_pause_carries_its_reason_and_activation_and_resume_have_their_events(django_capture_on_commit_callbacks):
     Endpoint.objects.create(url="http://127.0.0.1:9/", event_types=[t.value for t in EventType], active=True)
