@@ -1,5 +1,7 @@
 """Admin for outbound events: endpoints (secret shown to superusers only), events, deliveries and their attempts."""
 
+import json
+
 from django import forms
 from django.contrib import admin, messages
 from django.utils import timezone
@@ -102,7 +104,7 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("data"))
     def payload(self, delivery: Delivery) -> str:
-        return format_html("<pre>{}</pre>", delivery.event.data)
+        return format_html("<pre>{}</pre>", json.dumps(delivery.event.data, indent=2, ensure_ascii=False))
 
     def has_add_permission(self, request) -> bool:
         return False
