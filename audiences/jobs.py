@@ -31,6 +31,9 @@ from django.utils.translation import gettext as _
 
 from audiences.imports import ImportFileError
 from audiences.services import contacts_import
+from outbound.models import EventType
+from outbound.payloads import import_data
+from outbound.services import events_emit
 
 UPLOAD_MAX_AGE = 24 * 3600
 PROGRESS = "PROGRESS"  # a custom Celery state: meta = {"done", "total", "dry_run"}
@@ -95,12 +98,36 @@ def import_start(*, token: str, options: dict, dry_run: bool, user_id: int | Non
     return task_id
 
 
-def import_run(*, token: str, options: dict, dry_run: bool, user_id: int | None, report=None) -> dict:
+def import_run(
+    *, token: str, options: dict, dry_run: bool, user_id: int | None, report=None, job_id: str | None = None
+) -> dict:
     """What the task runs: the import (or its dry run) of an upload; a JSON-able outcome.
 
     A file-level refusal (ImportFileError) is an outcome, not a failure. The
-    upload is removed after the real import, and after a refused preview.
+    upload is removed after the real import, and after a refused preview. A
+    real import, whatever its outcome, raises `import.finished` (outbound
+    events) for the job `job_id`.
     """
+    try:
+        outcome = _import_run(token=token, options=options, dry_run=dry_run, user_id=user_id, report=report)
+    except Exception as exc:
+        if not dry_run:  # a crash is an end too: the receiver must not wait for this job forever
+            _import_finished(job_id, {"ok": False, "errors": [_("The import failed: %s") % type(exc).__name__]})
+        raise
+    if not dry_run:
+        _import_finished(job_id, outcome)
+    return outcome
+
+
+def _import_finished(job_id: str | None, outcome: dict) -> None:
+    data = import_data(
+        job_id=job_id, ok=outcome["ok"], at=timezone.now(), result=outcome.get("result"),
+        errors=outcome.get("errors", ()),
+    )  # fmt: skip
+    events_emit(event_type=EventType.IMPORT_FINISHED, items=[data])
+
+
+def _import_run(*, token: str, options: dict, dry_run: bool, user_id: int | None, report=None) -> dict:
     path = upload_path(token)
     outcome = {"token": token, "dry_run": dry_run, "options": options}
     if not path.exists():

@@ -24,6 +24,9 @@ from audiences.bulk import contacts_bulk_write
 from audiences.imports import ENCODING_NAMES, ContactsFile, InvalidRow, ParsedContact
 from audiences.models import Contact, Suppression, Tag, default_language, derive_first_name
 from audiences.phones import normalize_phone
+from outbound.models import EventType
+from outbound.payloads import contact_data
+from outbound.services import event_wanted, events_emit
 
 logger = logging.getLogger(__name__)
 
@@ -66,10 +69,26 @@ def suppress_contacts(contacts: QuerySet[Contact], *, reason: str, at: datetime,
         cursor.execute(
             f"INSERT INTO {qn(Suppression._meta.db_table)} (phone, reason, source, suppressed_at) "  # noqa: S608 (names from the models, values as parameters)
             f"SELECT c.phone, %s, %s, %s FROM {qn(Contact._meta.db_table)} c WHERE c.id IN ({ids_sql}) "
-            "ON CONFLICT (phone) DO NOTHING",
+            "ON CONFLICT (phone) DO NOTHING RETURNING phone",
             [reason, source[:200], connection.ops.adapt_datetimefield_value(at), *ids_params],
         )
-        return cursor.rowcount
+        phones = [phone for (phone,) in cursor.fetchall()]
+    # An erasure is not the person's opt-out, and their number must not travel to other systems once erased.
+    if reason != Reason.ERASURE:
+        _opted_out(phones, reason=reason, at=at, source=source[:200])
+    return len(phones)
+
+
+def _opted_out(phones: list[str], *, reason: str, at: datetime, source: str) -> None:
+    """contact.opted_out for each phone newly suppressed (docs/architecture.md, "Outbound events")."""
+    items = [contact_data(phone=phone, reason=reason, at=at, source=source) for phone in phones]
+    events_emit(event_type=EventType.CONTACT_OPTED_OUT, items=items, at=at)
+
+
+def _opted_in(phones: list[str], *, reason: str, at: datetime) -> None:
+    """contact.opted_in for each phone whose suppression an explicit opt-in lifted."""
+    items = [contact_data(phone=phone, reason=reason, at=at) for phone in phones]
+    events_emit(event_type=EventType.CONTACT_OPTED_IN, items=items, at=at)
 
 
 def contacts_follow_suppression(contacts: QuerySet[Contact], *, at: datetime, lift: bool = False) -> int:
@@ -120,6 +139,8 @@ def contact_unsubscribe(*, phone: str, reason: str, at: datetime, source: str = 
         _, suppressed = Suppression.objects.get_or_create(
             phone=phone, defaults={"reason": reason, "source": source[:200], "suppressed_at": at}
         )
+        if suppressed:
+            _opted_out([phone], reason=reason, at=at, source=source[:200])
         if changed or not suppressed:
             return bool(changed or suppressed)
         try:
@@ -151,6 +172,8 @@ def contact_resubscribe(*, phone: str, reason: str, at: datetime) -> bool:
             subscription=Subscription.SUBSCRIBED, subscription_changed_at=at, subscription_reason=reason, updated_at=at
         )
         lifted, _ = Suppression.objects.filter(phone=phone).delete()
+        if lifted:
+            _opted_in([phone], reason=reason, at=at)
     if lifted:
         logger.info("suppression of %s lifted (%s)", phone, reason)
     return bool(changed or lifted)
@@ -183,7 +206,10 @@ def contacts_set_subscription(
             subscription=target, subscription_changed_at=at, subscription_reason=reason, updated_at=at
         )
         if subscribed:
-            Suppression.objects.filter(phone__in=selected.values("phone")).delete()
+            lifting = Suppression.objects.filter(phone__in=selected.values("phone"))
+            if event_wanted(event_type=EventType.CONTACT_OPTED_IN):
+                _opted_in(list(lifting.values_list("phone", flat=True)), reason=reason, at=at)
+            lifting.delete()
         else:
             suppress_contacts(selected, reason=reason, at=at, source=source or DEFAULT_SOURCE.get(reason, ""))
     return changed
@@ -503,14 +529,19 @@ def _import_batch(batch, tag_ids, extra_tags, update, now, result) -> set[str]:
     # The file's opt-outs join the suppression list first; then every phone of
     # the batch that is suppressed (now or by an earlier opt-out) comes in or
     # stays unsubscribed, whatever the file says.
+    opting_out = [r.phone for r in batch if r.subscribed is False]
+    announce = bool(opting_out) and event_wanted(event_type=EventType.CONTACT_OPTED_OUT)
+    known = set(Suppression.objects.filter(phone__in=opting_out).values_list("phone", flat=True)) if announce else ()
     Suppression.objects.bulk_create(
         [
-            Suppression(phone=r.phone, reason=Reason.IMPORT, source=DEFAULT_SOURCE[Reason.IMPORT], suppressed_at=now)
-            for r in batch
-            if r.subscribed is False
+            Suppression(phone=phone, reason=Reason.IMPORT, source=DEFAULT_SOURCE[Reason.IMPORT], suppressed_at=now)
+            for phone in opting_out
         ],
         ignore_conflicts=True,
     )
+    if announce:
+        new_opt_outs = [phone for phone in opting_out if phone not in known]
+        _opted_out(new_opt_outs, reason=Reason.IMPORT, at=now, source=DEFAULT_SOURCE[Reason.IMPORT])
     suppressed = {
         phone: (reason, at)
         for phone, reason, at in Suppression.objects.filter(phone__in=phones).values_list(

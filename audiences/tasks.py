@@ -26,4 +26,6 @@ def import_contacts_task(self, token: str, options: dict, dry_run: bool, user_id
         if self.request.id:  # called directly there is no state to update
             self.update_state(state=PROGRESS, meta={"done": done, "total": total, "dry_run": dry_run})
 
-    return import_run(token=token, options=options, dry_run=dry_run, user_id=user_id, report=report)
+    return import_run(
+        token=token, options=options, dry_run=dry_run, user_id=user_id, report=report, job_id=self.request.id
+    )

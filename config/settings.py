@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "audiences",
     "whatsapp",
     "campaigns",
+    "outbound",
 ]
 
 MIDDLEWARE = [
@@ -165,8 +166,11 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Send chunks have their own queue, so workers can be dedicated to sending (`-Q send`) or not; a plain
 # `celery -A config worker` consumes every queue declared here.
 CELERY_TASK_DEFAULT_QUEUE = "celery"
-CELERY_TASK_QUEUES = {"celery": {}, "send": {}}
-CELERY_TASK_ROUTES = {"campaigns.send_chunk": {"queue": "send"}}
+# Outbound event deliveries have their own queue too: retries to a slow or dead endpoint (up to
+# OUTBOUND_TIMEOUT each) never wait in front of the send batch or webhook processing, and
+# `-Q outbound` can give them workers of their own.
+CELERY_TASK_QUEUES = {"celery": {}, "send": {}, "outbound": {}}
+CELERY_TASK_ROUTES = {"campaigns.send_chunk": {"queue": "send"}, "outbound.*": {"queue": "outbound"}}
 DJANGO_CELERY_BEAT_TZ_AWARE = True
 
 # --- WhatsApp ---------------------------------------------------------------
@@ -257,6 +261,16 @@ PREFLIGHT_SKIP_US_MARKETING = env.bool("PREFLIGHT_SKIP_US_MARKETING", default=Tr
 PREFLIGHT_FAILED_DAYS = env.int("PREFLIGHT_FAILED_DAYS", default=30)
 # The currency of every cost and budget; import_rate_card takes only rate cards in it (Meta publishes one per currency).
 COST_CURRENCY = env.str("COST_CURRENCY", default="USD").upper()
+
+# --- Outbound events (docs/architecture.md, "Outbound events") ---------------
+# A short timeout per POST: a receiver answers first and works after.
+OUTBOUND_CONNECT_TIMEOUT = env.float("OUTBOUND_CONNECT_TIMEOUT", default=3)
+OUTBOUND_TIMEOUT = env.float("OUTBOUND_TIMEOUT", default=10)
+# Retries on network errors, timeouts, 408, 429 and 5xx: base x 4^(n-1), capped, with jitter;
+# 10 attempts span about a day and a half. Then the delivery is failed (re-sendable from the admin).
+OUTBOUND_MAX_ATTEMPTS = env.int("OUTBOUND_MAX_ATTEMPTS", default=10)
+OUTBOUND_RETRY_BASE_SECONDS = env.float("OUTBOUND_RETRY_BASE_SECONDS", default=10)
+OUTBOUND_RETRY_MAX_SECONDS = env.float("OUTBOUND_RETRY_MAX_SECONDS", default=6 * 3600)
 
 # --- Logging: one line per event on stdout, secrets redacted -----------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
