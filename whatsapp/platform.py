@@ -90,11 +90,29 @@ def alert_raise(
         "raised_at": now,
     }
     if key is None:
-        return PlatformAlert.objects.create(**fields)
-    alert, created = PlatformAlert.objects.get_or_create(key=key[:255], defaults=fields)
+        alert, created = PlatformAlert.objects.create(**fields), True
+    else:
+        alert, created = PlatformAlert.objects.get_or_create(key=key[:255], defaults=fields)
     if created:
         logger.warning("platform alert (%s, %s): %s", kind, severity, message)
+        _alert_announce(alert)
     return alert
+
+
+def _alert_announce(alert: PlatformAlert) -> None:
+    """The `alert.raised` outbound event (docs/architecture.md, "Outbound events"): sent after the commit."""
+    import outbound
+    from outbound.payloads import alert_raised_data
+
+    data = alert_raised_data(
+        alert_id=alert.pk,
+        kind=alert.kind,
+        severity=alert.severity,
+        title=alert.subject or alert.kind,
+        message=alert.message,
+        raised_at=alert.raised_at,
+    )
+    outbound.emit("alert.raised", data, at=alert.raised_at)
 
 
 def alerts_resolve(*, now: dt.datetime, kinds: list[str], subject: str | None = None, before=None) -> int:

@@ -203,3 +203,31 @@ def test_nothing_is_recorded_when_no_endpoint_listens(django_capture_on_commit_c
         campaign_pause(campaign=campaign, reason="x", now=START)
     assert not Event.objects.exists()
     assert callbacks == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_template_meta_pauses_raises_alert_raised_once(receiver, client):
+    """The platform's one alert entry point (whatsapp/platform.py alert_raise) announces each new alert."""
+    from tests.campaigns.helpers import running_campaign
+
+    hook = endpoint(receiver, EventType.ALERT_RAISED)
+    campaign = running_campaign(2)
+    value = {"event": "PAUSED", "message_template_id": 4321, "message_template_name": campaign.template.name,
+             "message_template_language": campaign.template.language, "reason": "NONE",
+             "other_info": {"title": "FIRST_PAUSE", "description": "Paused for 3 hours."}}  # fmt: skip
+    entry = {"id": p.WABA_ID, "time": int(time.time()), "changes": [{"field": "message_template_status_update",
+                                                                       "value": value}]}  # fmt: skip
+    raw = json.dumps({"object": "whatsapp_business_account", "entry": [entry]}).encode()
+
+    for _ in range(2):  # a replay raises nothing new
+        answer = client.generic("POST", reverse("whatsapp:webhook"), raw, content_type="application/json",
+                                headers={"X-Hub-Signature-256": p.signature(raw)})  # fmt: skip
+        assert answer.status_code == 200
+
+    [request] = receiver.wait_for(1)
+    verify(secret=hook.secret, headers=request.headers, body=request.body, now=time.time())
+    event = received_json(request)
+    assert event["type"] == "alert.raised"
+    assert event["data"]["alert"]["severity"] == "error"
+    assert campaign.template.name in event["data"]["alert"]["message"]
+    assert Event.objects.filter(type="alert.raised").count() == 1
