@@ -11,6 +11,6 @@ class IdCursorPagination(CursorPagination):
 
 
 class PositionCursorPagination(IdCursorPagination):
-    """A campaign's recipients in send order: (campaign, position) and (campaign, status, position) are indexed."""
+    """A campaign's recipients in send order: (campaign, position, id) and (campaign, status, position) are indexed."""
 
     ordering = ("position", "id")

@@ -12,6 +12,6 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddIndex(
             model_name="recipient",
-            index=models.Index(fields=["campaign", "position"], name="campaigns_rcpt_position"),
+            index=models.Index(fields=["campaign", "position", "id"], name="campaigns_rcpt_position"),
         ),
     ]
