@@ -7,6 +7,28 @@ from rest_framework import authentication, exceptions
 from api.keys import api_key_find, api_key_touch
 
 
+def preload_permissions(user) -> None:
+    """The user's permissions (own and groups') in one query, where ModelBackend reads them in two.
+
+    Django's ModelBackend keeps them on the user object as `_perm_cache`
+    ("app_label.codename"), and reads that first; the result is the same set.
+    A key's user is loaded afresh for every request, so a permission change
+    applies from the next request on, as in the admin.
+    """
+    if not user.is_active or user.is_superuser or hasattr(user, "_perm_cache"):
+        return
+    from django.contrib.auth.models import Permission
+    from django.db.models import Q
+
+    rows = (
+        Permission.objects.filter(Q(user=user) | Q(group__user=user))
+        .order_by()
+        .values_list("content_type__app_label", "codename")
+        .distinct()
+    )
+    user._perm_cache = {f"{app}.{codename}" for app, codename in rows}
+
+
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 
@@ -24,6 +46,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if key is None:
             raise exceptions.AuthenticationFailed(_("Unknown or revoked API key."))
         api_key_touch(key=key, now=timezone.now())
+        preload_permissions(key.user)
         return key.user, key
 
     def authenticate_header(self, request):

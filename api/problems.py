@@ -8,14 +8,18 @@ as it is (CampaignValidationError) is 422 with the reasons in `errors`.
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404
 from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from audiences.filetypes import ImportFileError
+from audiences.phones import InvalidPhoneNumber
 from campaigns.retry import RetryRefused
 from campaigns.services import CampaignStateError, CampaignValidationError
 
@@ -27,6 +31,12 @@ class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "The resource is not in a state that allows this."
     default_code = "conflict"
+
+
+class TooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "too_large"
 
 
 class Unprocessable(exceptions.APIException):
@@ -50,6 +60,15 @@ def _as_api_exception(exc: Exception) -> Exception:
         return Conflict(str(exc))
     if isinstance(exc, DjangoValidationError):
         return exceptions.ValidationError(_messages(exc))
+    if isinstance(exc, ProtectedError | RestrictedError):
+        names = sorted({str(obj._meta.verbose_name_plural) for obj in exc.protected_objects if hasattr(obj, "_meta")})
+        return Conflict(_("Still in use by %(what)s: it cannot be deleted.") % {"what": ", ".join(names) or "others"})
+    if isinstance(exc, ImportFileError | InvalidPhoneNumber):  # a file, or a phone, the import cannot read
+        return exceptions.ValidationError({"non_field_errors": [str(exc)]})
+    if isinstance(exc, RequestDataTooBig):
+        return TooLarge()
+    if isinstance(exc, SuspiciousOperation):  # too many fields, a bad multipart body ...
+        return exceptions.ParseError(str(exc))
     if isinstance(exc, Http404):
         return exceptions.NotFound()
     if isinstance(exc, PermissionDenied):
@@ -106,3 +125,18 @@ def problem_exception_handler(exc, context):
         errors=errors,
         headers=headers,
     )
+
+
+@csrf_exempt  # a POST to an unknown URL is a 404 problem too, not the CSRF page
+def not_found(request, *args, **kwargs):
+    """Any /api/v1/ URL that matches no endpoint: a 404 problem, not Django's HTML page."""
+    from django.http import JsonResponse
+
+    body = {
+        "type": f"{TYPE_BASE}not_found",
+        "title": "Not found.",
+        "status": 404,
+        "detail": _("No endpoint at this URL."),
+        "instance": request.get_full_path(),
+    }
+    return JsonResponse(body, status=404, content_type=PROBLEM_JSON)

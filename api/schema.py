@@ -35,6 +35,7 @@ ERRORS = {
     "404": "Not found.",
     "405": "Method not allowed.",
     "406": "Not acceptable.",
+    "413": "The request body is too large.",
     "409": "Conflict: the resource's state does not allow this, or the same Idempotency-Key is still running.",
     "415": "Unsupported media type.",
     "422": "Cannot be carried out as it is (see `errors`), or an Idempotency-Key reused for another request.",

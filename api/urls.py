@@ -1,9 +1,10 @@
 """/api/v1/: one router; a new endpoint is one `router.register` line (docs/architecture.md, "API")."""
 
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from api.problems import not_found
 from api.views.audiences import AudienceViewSet
 from api.views.campaigns import CampaignViewSet, JobViewSet, RecipientViewSet
 from api.views.contacts import ContactViewSet, ImportViewSet, TagViewSet
@@ -31,4 +32,5 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+    re_path(r"", not_found),  # last: anything else under /api/v1/ is a 404 problem
 ]

@@ -18,12 +18,15 @@ from api.history import ADDITION, CHANGE, DELETION, history_log
 from api.serializers import PhoneField
 from api.views.base import ApiViewSet
 from audiences import jobs as import_jobs
+from audiences.attributes import normalize_key
 from audiences.erasure import contact_erase
+from audiences.imports import ALIASES
 from audiences.models import Contact, Tag
 from audiences.phones import InvalidPhoneNumber, normalize_phone
 from audiences.services import contact_upsert, contacts_import, contacts_set_subscription
 
 MAX_BULK = 1000
+COLUMN_ALIASES = {alias for aliases in ALIASES.values() for alias in aliases}
 
 
 class ContactOut(serializers.ModelSerializer):
@@ -63,6 +66,29 @@ class ContactIn(serializers.Serializer):
             return normalize_phone(value)
         except InvalidPhoneNumber as exc:
             raise serializers.ValidationError(str(exc)) from exc
+
+
+class BulkIn(serializers.Serializer):
+    """The envelope only: each item is checked by the import, which reports a bad one by its index."""
+
+    contacts = serializers.ListField(child=serializers.DictField(), min_length=1, max_length=MAX_BULK)
+    tag = serializers.CharField(required=False, allow_blank=True, max_length=100)
+
+    def validate_contacts(self, items: list[dict]) -> list[dict]:
+        errors = {}
+        for index, item in enumerate(items):
+            attributes = item.get("attributes", {})
+            if not isinstance(attributes, dict):
+                errors[str(index)] = [_("attributes: an object of key -> value.")]
+            elif clashes := sorted(str(key) for key in attributes if normalize_key(str(key)) in COLUMN_ALIASES):
+                errors[str(index)] = [
+                    _("attributes: %(keys)s would be read as a contact field.") % {"keys": ", ".join(clashes)}
+                ]
+            elif not isinstance(item.get("tags", []), list):
+                errors[str(index)] = [_("tags: a list of names.")]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return items
 
 
 class SubscriptionIn(serializers.Serializer):
@@ -153,10 +179,10 @@ class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
 
         Bad items are reported with their `index` and reason; the good ones are written (as an import does).
         """
-        items = request.data.get("contacts") if isinstance(request.data, dict) else None
-        if not isinstance(items, list) or not items or len(items) > MAX_BULK:
-            raise serializers.ValidationError({"contacts": [_("Send 1 to %(n)s contacts.") % {"n": MAX_BULK}]})
-        result = contacts_import(file=_as_csv(items), now=timezone.now(), tag=request.data.get("tag"), update=True)
+        envelope = BulkIn(data=request.data)
+        envelope.is_valid(raise_exception=True)
+        items, tag = envelope.validated_data["contacts"], envelope.validated_data.get("tag") or None
+        result = contacts_import(file=_as_csv(items), now=timezone.now(), tag=tag, update=True)
         import_jobs._log_import(request.user.pk, {"filename": "API bulk upsert"}, result.summary)
         out = result.as_dict()
         invalid = [{"index": row["line"] - 2, "reason": row["reason"]} for row in out["invalid"]]
@@ -195,21 +221,14 @@ class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
 
 def _as_csv(items: list) -> io.BytesIO:
     """The items as the CSV the import reads (one row each, in order: an invalid row's line is its index + 2)."""
-    keys = sorted({key for item in items if isinstance(item, dict) for key in (item.get("attributes") or {})})
+    keys = sorted({str(key) for item in items for key in item.get("attributes") or {}})
     text = io.StringIO()
     writer = csv.writer(text)
     writer.writerow(["phone", "name", "first_name", "language", "tags", *keys])
     for item in items:
-        item = item if isinstance(item, dict) else {}
-        attributes = item.get("attributes") if isinstance(item.get("attributes"), dict) else {}
-        tags = item.get("tags") if isinstance(item.get("tags"), list) else []
-        row = [
-            item.get("phone") or "",
-            item.get("name") or "",
-            item.get("first_name") or "",
-            item.get("language") or "",
-            ",".join(str(t) for t in tags),
-        ]
+        attributes = {str(key): value for key, value in (item.get("attributes") or {}).items()}
+        row = [_cell(item.get(name)) for name in ("phone", "name", "first_name", "language")]
+        row.append(",".join(str(tag) for tag in item.get("tags") or []))
         row += [_cell(attributes.get(key)) for key in keys]
         writer.writerow(row)
     return io.BytesIO(text.getvalue().encode())
