@@ -22,7 +22,7 @@ from audiences.attributes import normalize_key
 from audiences.erasure import contact_erase
 from audiences.imports import ALIASES
 from audiences.models import Contact, Tag
-from audiences.phones import InvalidPhoneNumber, normalize_phone
+from audiences.phones import InvalidPhoneNumber, can_see_phones, mask_phone, mask_phones_in_text, normalize_phone
 from audiences.services import contact_upsert, contacts_import, contacts_set_subscription
 
 MAX_BULK = 1000
@@ -329,6 +329,10 @@ class ImportViewSet(ApiViewSet):
         job = import_jobs.import_job(task_id=task_id)
         outcome = job.outcome or {}
         result = outcome.get("result")
+        if result and not can_see_phones(self.request.user):  # a rejected row's reason may quote its number
+            result = {**result, "invalid": [{**row, "reason": mask_phones_in_text(row["reason"])}
+                                             for row in result.get("invalid", [])]}  # fmt: skip
+            result["sample"] = [{**row, "phone": mask_phone(row.get("phone"))} for row in result.get("sample", [])]
         return {
             "id": task_id,
             "url": self.request.build_absolute_uri(f"/api/v1/imports/{task_id}/"),

@@ -128,3 +128,19 @@ def test_a_key_is_made_in_the_admin_and_shown_once(admin_client):
     raw = next(word for m in shown for word in m.split() if word.startswith(key.prefix))
     assert client_for(raw).get("/api/v1/campaigns/").status_code in (200, 403)  # a user with no role: 403
     assert key.hashed and raw not in key.hashed
+
+
+def test_requests_are_throttled_per_key(manager_key, viewer_key, monkeypatch):
+    from django.core.cache import cache
+
+    from api.throttling import ApiKeyThrottle
+
+    cache.clear()
+    monkeypatch.setattr(ApiKeyThrottle, "THROTTLE_RATES", {"api_key": "2/minute"})
+    manager = client_for(manager_key)
+    assert [manager.get("/api/v1/tags/").status_code for _ in range(2)] == [200, 200]
+    throttled = manager.get("/api/v1/tags/")
+    assert throttled.status_code == 429 and throttled["Content-Type"] == "application/problem+json"
+    assert int(throttled["Retry-After"]) > 0
+    assert client_for(viewer_key).get("/api/v1/tags/").status_code == 200  # another key has its own budget
+    cache.clear()
