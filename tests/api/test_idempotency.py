@@ -99,3 +99,15 @@ def test_concurrent_duplicates_create_one_campaign_on_postgresql(manager_key):
     created = {answer.json()["id"] for answer in answers if answer.status_code == 201}
     assert created == {Campaign.objects.get().pk}
     assert IdempotencyRecord.objects.get().status_code == 201
+
+
+@pytest.mark.django_db
+def test_an_expired_key_is_forgotten_and_the_request_runs_again(manager_api, settings):
+    import datetime as dt
+
+    body = campaign_body()
+    manager_api.post("/api/v1/campaigns/", body, format="json", HTTP_IDEMPOTENCY_KEY="old")
+    IdempotencyRecord.objects.update(created_at=IdempotencyRecord.objects.get().created_at - dt.timedelta(hours=25))
+    again = manager_api.post("/api/v1/campaigns/", body, format="json", HTTP_IDEMPOTENCY_KEY="old")
+    assert again.status_code == 201 and "Idempotent-Replayed" not in again
+    assert Campaign.objects.count() == 2 and IdempotencyRecord.objects.count() == 1
