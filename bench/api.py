@@ -9,7 +9,7 @@ UPDATE, counters by `campaign_recount`), then times whole API requests
 throttling, filters, pagination, serialisation), over --runs:
 
 - GET /api/v1/campaigns/<id>/recipients/ page 1 (50 rows), a page deep in the
-  cursor (position 900,000), and failed ones of one code deep in the cursor;
+  cursor (position 900,000), and failed ones of one code from position 450,000;
 - GET /api/v1/campaigns/<id>/stats/.
 
 The same-run baseline is what the cursor avoids: the same deep page by
@@ -76,8 +76,9 @@ def main() -> None:
     deep = min(DEEP, max(campaign.total - 100, 0))
     page1_ms, page1 = timed(get(f"{base}/recipients/"), args.runs)
     deep_ms, deep_page = timed(get(f"{base}/recipients/", cursor=cursor_at(deep)), args.runs)
+    # Failures of one code from half-way (the first 60 days' rows have outcomes): (campaign, error_code) index.
     failed_ms, failed_page = timed(
-        get(f"{base}/recipients/", status="failed", error_code=131026, cursor=cursor_at(deep)), args.runs
+        get(f"{base}/recipients/", status="failed", error_code=131026, cursor=cursor_at(deep // 2)), args.runs
     )
     stats_ms, stats = timed(get(f"{base}/stats/"), args.runs)
 
