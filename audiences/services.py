@@ -629,3 +629,32 @@ def _import_batch(batch, tag_ids, extra_tags, update, now, result) -> set[str]:
             ignore_conflicts=True,
         )
     return {r.phone for r in new}
+
+
+def contact_upsert(
+    *, phone: str, now: datetime, fields: dict, tags: list[str] | None = None
+) -> tuple[Contact, bool, ContactSaved]:
+    """Create the contact of `phone`, or update the one that has it (the API's create-or-update by phone).
+
+    The phone is normalised and the model validated as the admin's form does
+    (Contact.full_clean); the save is `contact_save`'s, so a suppressed number
+    stays unsubscribed (Promise 8). `fields` are the editable columns (name,
+    first_name, language, attributes); `tags`, when given, replace the
+    contact's tags (created by name when new). Returns (contact, created, saved).
+    """
+    phone = normalize_phone(phone)
+    with transaction.atomic():
+        contact = Contact.objects.select_for_update().filter(phone=phone).first()
+        created = contact is None
+        if created:
+            contact = Contact(phone=phone)
+        for name, value in fields.items():
+            setattr(contact, name, value)
+        if "name" in fields and "first_name" not in fields and not created:
+            contact.first_name = ""  # derived again from the new name by clean()
+        contact.full_clean(exclude=["tags", "tag_ids"], validate_unique=False)
+        saved = contact_save(contact=contact, now=now)
+        if tags is not None:
+            ids = _ensure_tags({name.strip() for name in tags if name.strip()})
+            contact.tags.set(list(ids.values()))
+    return contact, created, saved

@@ -263,6 +263,8 @@ class Recipient(models.Model):
                 name="campaigns_rcpt_failed",
             ),
             models.Index(fields=["phone"], name="campaigns_rcpt_phone"),
+            # The API's recipients in send order by cursor (docs/architecture.md, "API"): no sort, no COUNT.
+            models.Index(fields=["campaign", "position", "id"], name="campaigns_rcpt_position"),
         ]
 
     def __str__(self) -> str:

@@ -16,4 +16,5 @@ urlpatterns = [
     path("favicon.ico", favicon),
     path("admin/", admin.site.urls),
     path("whatsapp/", include("whatsapp.urls")),
+    path("api/v1/", include("api.urls")),
 ]
