@@ -4,11 +4,9 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('campaigns', '0014_recipient_position_index'),
-        ('campaigns', '0016_merge_cost'),
+        ("campaigns", "0014_recipient_position_index"),
+        ("campaigns", "0016_merge_cost"),
     ]
 
-    operations = [
-    ]
+    operations = []
