@@ -28,7 +28,10 @@ from campaigns.selectors import campaign_failures, campaign_stats, quota_today
 from whatsapp.models import MessageTemplate
 
 STORED_PARAMETERS = ("header_parameters", "parameters", "button_parameters")
-COUNTERS = ("total", "pending", "queued", "sent", "delivered", "read", "failed", "skipped", "unknown", "cancelled")
+COUNTERS = (
+    *("total", "pending", "queued", "sent", "delivered", "read", "failed", "skipped", "unknown", "cancelled"),
+    *("clicked", "clickers", "replied", "converted"),
+)
 
 
 class SendTestForm(forms.Form):
@@ -78,7 +81,7 @@ class CampaignAdmin(admin.ModelAdmin):
     )
     # The template's placeholders are fields of CampaignForm, drawn by change_form.html beside the preview.
     fieldsets = (
-        (None, {"fields": ("name", "template", "audience", "header_media_url")}),
+        (None, {"fields": ("name", "template", "audience", "header_media_url", "link_url")}),
         (gettext_lazy("Schedule"), {"fields": ("priority", "start_at", "end_at", "daily_cap", "sender")}),
         (gettext_lazy("State"), {"fields": ("status", "pause_reason", "estimated_completion")}),
         (gettext_lazy("Counters"), {"classes": ("collapse",), "fields": COUNTERS}),

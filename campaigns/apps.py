@@ -8,10 +8,13 @@ class CampaignsConfig(AppConfig):
 
     def ready(self) -> None:
         from campaigns import checks  # noqa: F401 (registers the system checks)
+        from campaigns.engagement import reply_received
         from campaigns.services import recipients_apply_statuses
         from campaigns.testsends import testsends_apply_statuses
-        from whatsapp.signals import statuses_received
+        from whatsapp.signals import message_received, statuses_received
 
         # A body's statuses at once (one statement per batch), not one receiver call per status.
         statuses_received.connect(recipients_apply_statuses, dispatch_uid="campaigns.recipients_apply_statuses")
         statuses_received.connect(testsends_apply_statuses, dispatch_uid="campaigns.testsends_apply_statuses")
+        # A reply to a campaign message (context.id, or within REPLY_ATTRIBUTION_HOURS of a delivery).
+        message_received.connect(reply_received, dispatch_uid="campaigns.reply_received")

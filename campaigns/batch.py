@@ -33,6 +33,7 @@ from django.utils import timezone
 from audiences.models import Contact, Suppression
 from campaigns import lifecycle, states
 from campaigns.clock import as_utc
+from campaigns.engagement import recipient_token
 from campaigns.leases import Lease, recipients_dispatch, recipients_expire_leases, recipients_undispatch
 from campaigns.models import Campaign, Recipient
 from campaigns.planning import Demand, continuation_at, parse_clock, retry_delay, split_quota
@@ -303,6 +304,7 @@ def _claim_round(*, now: dt.datetime, size: int, lease: Lease) -> list[Claim]:
                             button_parameters=campaign.button_parameters,
                             header_media_url=campaign.header_media_url,
                             contact=recipient.contact,
+                            link_token=recipient_token(recipient.pk) if campaign.link_url else None,
                         ),
                         attempts=recipient.attempts,
                         claimed_at=now,

@@ -24,6 +24,7 @@ from audiences.selectors import audience_contacts
 from campaigns import lifecycle, states
 from campaigns.batch import BatchResult, batch_send
 from campaigns.clock import as_utc
+from campaigns.engagement import engagement_counts, engagement_day_counts, link_problems
 from campaigns.models import BatchContinuation, Campaign, CampaignDay, Recipient
 from campaigns.planning import daily_share, estimated_send_day
 from campaigns.quota import local_day, quota_usage
@@ -104,7 +105,9 @@ def campaign_problems(*, campaign: Campaign, now: dt.datetime | None = None) -> 
         parameters=campaign.parameters,
         header_parameters=campaign.header_parameters,
         button_parameters=campaign.button_parameters,
+        link_url=campaign.link_url,
     )
+    problems += link_problems(link_url=campaign.link_url)
     if template.header_format in {"IMAGE", "VIDEO", "DOCUMENT"} and not campaign.header_media_url:
         problems.append(
             _("Template %(template)s has a %(format)s header: set its media URL.")
@@ -499,6 +502,7 @@ def campaign_recount(*, campaign: Campaign) -> dict[str, int]:
         values = {"total": sum(counts.values())}
         for counter, statuses in lifecycle.COUNTED.items():
             values[counter] = sum(counts.get(status, 0) for status in statuses)
+        values.update(engagement_counts(campaign_id=campaign.pk))
         Campaign.objects.filter(pk=campaign.pk).update(**values)
     campaign.refresh_from_db()
     return values
@@ -509,6 +513,8 @@ def campaign_days_rebuild(*, campaign: Campaign) -> int:
     with transaction.atomic():
         Campaign.objects.select_for_update().filter(pk=campaign.pk).first()
         days = lifecycle.day_counts(Recipient.objects.filter(campaign_id=campaign.pk))
+        for day, counts in engagement_day_counts(campaign_id=campaign.pk).items():
+            days.setdefault(day, {}).update(counts)
         CampaignDay.objects.filter(campaign_id=campaign.pk).delete()
         CampaignDay.objects.bulk_create(
             [CampaignDay(campaign_id=campaign.pk, day=day, **counts) for day, counts in days.items()], batch_size=1000

@@ -4,6 +4,8 @@ from django.templatetags.static import static
 from django.urls import include, path, reverse_lazy
 from django.views.generic import RedirectView
 
+from campaigns.views import link_redirect
+
 
 def favicon(request):
     # static() at request time: with the production storage it reads collectstatic's manifest.
@@ -16,4 +18,6 @@ urlpatterns = [
     path("favicon.ico", favicon),
     path("admin/", admin.site.urls),
     path("whatsapp/", include("whatsapp.urls")),
+    # Tracked links: public, no login (docs/architecture.md, "Engagement").
+    path("r/<str:token>", link_redirect, name="link_redirect"),
 ]

@@ -32,6 +32,12 @@ class Command(BaseCommand):
         parser.add_argument("--end", help="ISO-8601 end")
         parser.add_argument("--daily-cap", type=int)
         parser.add_argument("--header-media-url", default="")
+        parser.add_argument(
+            "--button-url",
+            default="",
+            help="tracked link destination (UTM parameters and {{contact.*}} placeholders allowed): the URL "
+            "button's suffix becomes each recipient's token and {{link}} the tracked link",
+        )
 
     def handle(self, *args, **opts):
         try:
@@ -42,6 +48,11 @@ class Command(BaseCommand):
             audience = Audience.objects.get(name=opts["audience"])
         except Audience.DoesNotExist as exc:
             raise CommandError(f"No audience named {opts['audience']!r}") from exc
+        from campaigns.engagement import link_problems
+
+        problems = link_problems(link_url=opts["button_url"])
+        if problems:
+            raise CommandError(f"--button-url: {problems[0]}")
         if opts["priority"] < 1:
             raise CommandError("--priority must be a positive integer")
         campaign = Campaign.objects.create(
@@ -56,5 +67,6 @@ class Command(BaseCommand):
             end_at=aware(opts["end"], "--end") if opts["end"] else None,
             daily_cap=opts["daily_cap"],
             header_media_url=opts["header_media_url"],
+            link_url=opts["button_url"],
         )
         self.stdout.write(str(campaign.pk))
