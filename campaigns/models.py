@@ -53,6 +53,7 @@ class Campaign(models.Model):
         verbose_name=_("link destination"),
         max_length=2000,
         blank=True,
+        db_default="",
         help_text=_(
             "Where a tracked link leads (https://..., UTM parameters and {{contact.*}} placeholders allowed). "
             "Set: the template's URL button ends in each recipient's own token (/r/<token>), and {{link}} "
@@ -130,10 +131,14 @@ class Campaign(models.Model):
     unknown = models.IntegerField(verbose_name=_("unknown"), default=0)
     cancelled = models.IntegerField(verbose_name=_("cancelled"), default=0)
     # Engagement (campaigns/engagement.py), kept equal to a recount like the above (engagement_recount).
-    clicked = models.IntegerField(verbose_name=_("clicks"), default=0)  # Click rows: every tap of a person
-    clickers = models.IntegerField(verbose_name=_("clickers"), default=0)  # recipients with a click
-    replied = models.IntegerField(verbose_name=_("replied"), default=0)  # recipients with a reply
-    converted = models.IntegerField(verbose_name=_("converted"), default=0)  # recipients with an attributed order
+    clicked = models.IntegerField(
+        verbose_name=_("clicks"), default=0, db_default=0
+    )  # Click rows: every tap of a person
+    clickers = models.IntegerField(verbose_name=_("clickers"), default=0, db_default=0)  # recipients with a click
+    replied = models.IntegerField(verbose_name=_("replied"), default=0, db_default=0)  # recipients with a reply
+    converted = models.IntegerField(
+        verbose_name=_("converted"), default=0, db_default=0
+    )  # recipients with an attributed order
 
     created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
@@ -216,12 +221,12 @@ class Recipient(models.Model):
     error_details = models.TextField(verbose_name=_("error details"), blank=True)
     error_reason = models.TextField(verbose_name=_("error reason"), blank=True)
     # Engagement (campaigns/engagement.py): written only by its conditional UPDATEs.
-    clicks = models.PositiveIntegerField(verbose_name=_("clicks"), default=0)
+    clicks = models.PositiveIntegerField(verbose_name=_("clicks"), default=0, db_default=0)
     clicked_at = models.DateTimeField(verbose_name=_("first clicked at"), null=True, blank=True)
     last_clicked_at = models.DateTimeField(verbose_name=_("last clicked at"), null=True, blank=True)
     replied_at = models.DateTimeField(verbose_name=_("replied at"), null=True, blank=True)
-    reply_payload = models.CharField(verbose_name=_("reply button"), max_length=256, blank=True)
-    reply_text = models.CharField(verbose_name=_("reply text"), max_length=256, blank=True)
+    reply_payload = models.CharField(verbose_name=_("reply button"), max_length=256, blank=True, db_default="")
+    reply_text = models.CharField(verbose_name=_("reply text"), max_length=256, blank=True, db_default="")
     converted_at = models.DateTimeField(verbose_name=_("converted at"), null=True, blank=True)
 
     class Meta:
@@ -276,10 +281,10 @@ class CampaignDay(models.Model):
     delivered = models.IntegerField(default=0)
     read = models.IntegerField(default=0)
     failed = models.IntegerField(default=0)
-    clicked = models.IntegerField(default=0)  # clicks on the day
-    clickers = models.IntegerField(default=0)  # recipients whose first click was on the day
-    replied = models.IntegerField(default=0)  # recipients whose first reply was on the day
-    converted = models.IntegerField(default=0)  # recipients whose first attributed order was on the day
+    clicked = models.IntegerField(default=0, db_default=0)  # clicks on the day
+    clickers = models.IntegerField(default=0, db_default=0)  # recipients whose first click was on the day
+    replied = models.IntegerField(default=0, db_default=0)  # recipients whose first reply was on the day
+    converted = models.IntegerField(default=0, db_default=0)  # recipients whose first attributed order was on the day
 
     class Meta:
         ordering = ["campaign", "day"]
