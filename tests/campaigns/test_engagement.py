@@ -12,6 +12,9 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import connections
 from django.urls import reverse
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 
 from campaigns import lifecycle
 from campaigns.batch import batch_send
@@ -365,3 +368,103 @@ def test_the_dashboard_and_stats_show_the_funnel_replies_and_revenue(admin_clien
     assert 'data-step="converted" data-value="1"' in page
     assert 'data-payload="STOP_IT" data-count="1"' in page
     assert "49.90 EUR" in page
+
+
+# --- Counters equal a recount, whatever the order and the duplicates --------------------------
+
+EVENT = st.one_of(
+    st.tuples(st.just("click"), st.integers(0, 3), st.booleans(), st.integers(0, 3000)),  # who, a person?, minute
+    st.tuples(st.just("reply"), st.integers(0, 3), st.sampled_from(["", "YES", "NO"]), st.integers(0, 3000)),
+    st.tuples(st.just("order"), st.integers(0, 3), st.integers(0, 4), st.integers(-600, 12000)),  # who, order, min
+)
+
+
+@hyp_settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(events=st.lists(EVENT, max_size=25), data=st.data())
+def test_counters_equal_a_recount_after_shuffled_duplicate_events(db, events, data):
+    campaign = delivered_campaign(4)
+    rows = recipients(campaign)
+    replayed = events + data.draw(st.lists(st.sampled_from(events), max_size=10) if events else st.just([]))
+    replayed = data.draw(st.permutations(replayed))
+    for kind, who, detail, minute in replayed:
+        at = DELIVERED_AT + dt.timedelta(minutes=minute)
+        row = rows[who]
+        if kind == "click":
+            click_record(token=recipient_token(row.pk), at=at, counted=detail)
+        elif kind == "reply":
+            # Replies quote the message (context.id): the same inbound message twice is a replay.
+            reply_record(context_message_id=row.message_id, phone=None, payload=detail, text=detail, at=at)
+        else:
+            order_id = f"{campaign.pk}-{detail}"
+            conversion_record(order=order(order_id=order_id, phone=row.phone, time=at.isoformat()), now=at)
+    assert_counters_match_recount(campaign)
+    assert_days_match_recount(campaign)
+    campaign.refresh_from_db()
+    persons = {(who, minute) for kind, who, person, minute in events if kind == "click" and person}
+    assert campaign.clicked == sum(1 for kind, _w, person, _m in replayed if kind == "click" and person)
+    assert campaign.clickers == len({who for who, _minute in persons})
+    assert campaign.replied == len({who for kind, who, _p, _m in events if kind == "reply"})
+
+
+# --- Audiences from outcomes ----------------------------------------------------------------
+
+
+def test_an_audience_read_a_and_did_not_click_counts_what_a_recount_says(db):
+    from audiences.models import Audience
+    from audiences.selectors import audience_preview
+
+    campaign = delivered_campaign(6)
+    rows = recipients(campaign)
+    lifecycle.recipients_advance(
+        message_ids={r.pk: r.message_id for r in rows[:4]}, status=R.READ, at=DELIVERED_AT + dt.timedelta(hours=1)
+    )
+    for row in (rows[1], rows[4]):  # one reader and one who never opened it clicked
+        click_record(token=recipient_token(row.pk), at=DELIVERED_AT + dt.timedelta(hours=2), counted=True)
+    other = delivered_campaign(2)  # other people, other campaign: not in it
+    assert other.pk != campaign.pk
+    audience = Audience.objects.create(
+        name="Read A, no click",
+        rules={
+            "outcomes": [
+                {"campaign": campaign.pk, "outcome": "read"},
+                {"campaign": campaign.pk, "outcome": "not_clicked"},
+            ]
+        },
+    )
+
+    preview = audience_preview(audience=audience, sample=10)
+
+    recount = {
+        r.contact_id for r in Recipient.objects.filter(campaign=campaign, status=R.READ, clicked_at__isnull=True)
+    }
+    assert recount == {rows[0].contact_id, rows[2].contact_id, rows[3].contact_id}
+    assert preview["count"] == len(recount)
+
+
+def test_the_rule_builder_saves_campaign_outcomes(admin_client, db):
+    from audiences.models import Audience
+
+    campaign = delivered_campaign(1)
+    response = admin_client.post(
+        reverse("admin:audiences_audience_add"),
+        {
+            "name": "Replied YES",
+            "match": "any",
+            "outcome_1_0": str(campaign.pk),
+            "outcome_1_1": "replied",
+            "outcome_1_2": "YES",
+            "outcome_2_0": str(campaign.pk),
+            "outcome_2_1": "failed",
+            "outcome_2_2": "131026",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert Audience.objects.get(name="Replied YES").rules["outcomes"] == [
+        {"campaign": campaign.pk, "outcome": "replied", "value": "YES"},
+        {"campaign": campaign.pk, "outcome": "failed", "value": 131026},
+    ]
+    bad = admin_client.post(
+        reverse("admin:audiences_audience_add"),
+        {"name": "Bad", "match": "any", "outcome_1_0": str(campaign.pk), "outcome_1_1": "read", "outcome_1_2": "x"},
+    )
+    assert bad.status_code == 200 and "takes no value" in bad.content.decode()
