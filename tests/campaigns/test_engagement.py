@@ -468,3 +468,31 @@ def test_the_rule_builder_saves_campaign_outcomes(admin_client, db):
         {"name": "Bad", "match": "any", "outcome_1_0": str(campaign.pk), "outcome_1_1": "read", "outcome_1_2": "x"},
     )
     assert bad.status_code == 200 and "takes no value" in bad.content.decode()
+
+
+def test_the_orders_upload_records_good_rows_once_and_reports_bad_ones(admin_client, db):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    campaign = delivered_campaign(2, link_url="")
+    first, second = recipients(campaign)
+    csv_text = (
+        "Order ID;Total;Currency;Date;Phone\n"
+        f"S-1;19,90;EUR;2026-03-03T10:00:00Z;{first.phone}\n"
+        f"S-2;abc;EUR;2026-03-03T10:00:00Z;{second.phone}\n"
+        f"S-3;5;EURO;yesterday;{second.phone}\n"
+        f"S-1;19,90;EUR;2026-03-03T10:00:00Z;{first.phone}\n"
+        "S-4;7.5;usd;2026-03-03T11:00:00Z;+33612345678\n"
+    )
+    url = reverse("admin:campaigns_conversion_upload")
+
+    response = admin_client.post(url, {"file": SimpleUploadedFile("orders.csv", csv_text.encode())})
+
+    page = response.content.decode()
+    assert 'data-created="2" data-duplicates="1" data-rejected="2"' in page
+    assert "<td>3</td><td>value:" in page and "<td>4</td><td>currency:" in page
+    assert set(Conversion.objects.values_list("order_id", "campaign_id")) == {("S-1", campaign.pk), ("S-4", None)}
+    again = admin_client.post(url, {"file": SimpleUploadedFile("orders.csv", csv_text.encode())}).content.decode()
+    assert 'data-created="0" data-duplicates="3" data-rejected="2"' in again
+    campaign.refresh_from_db()
+    assert campaign.converted == 1
+    assert_counters_match_recount(campaign)

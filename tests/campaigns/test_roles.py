@@ -27,7 +27,7 @@ from whatsapp.models import MessageTemplate, WebhookEvent
 pytestmark = pytest.mark.django_db
 roles_migration = importlib.import_module("campaigns.migrations.0006_operator_roles")
 # Models added after 0006 join the roles in their own migration.
-later_role_migrations = [("audiences", "0004_suppression")]
+later_role_migrations = [("audiences", "0004_suppression"), ("campaigns", "0015_engagement_roles")]
 phones_migration = importlib.import_module("audiences.migrations.0005_contact_view_phone_numbers")
 APPS = ("campaigns", "audiences", "whatsapp")
 CHANGELIST = reverse("admin:campaigns_campaign_changelist")
