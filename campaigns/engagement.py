@@ -521,3 +521,25 @@ def campaign_reply_buttons(*, campaign_id: int) -> list[dict]:
         {"payload": row["reply_payload"], "label": row["label"] if row["reply_payload"] else "", "count": row["count"]}
         for row in rows
     ]
+
+
+def demo_orders(*, campaign_id: int, count: int, now: dt.datetime) -> int:
+    """The demo's shop (demo_data, DEBUG only): up to `count` clickers of the campaign order; returns how many.
+
+    Through conversion_record, so attribution, idempotence and counters are the real ones.
+    """
+    import random
+
+    rng = random.Random(campaign_id)  # noqa: S311 (demo figures)
+    clickers = Recipient.objects.filter(campaign_id=campaign_id, clicks__gt=0).order_by("pk")[: count * 3]
+    recorded = 0
+    for recipient in list(clickers)[::3][:count] if len(clickers) >= count * 3 else list(clickers)[:count]:
+        order = ConversionInput(
+            order_id=f"DEMO-{campaign_id}-{recipient.pk}",
+            value=Decimal(rng.randrange(1990, 18990)) / 100,
+            currency="EUR",
+            at=max(now, recipient.last_clicked_at or now),
+            phone=recipient.phone,
+        )
+        recorded += conversion_record(order=order, now=now, source="demo").created
+    return recorded

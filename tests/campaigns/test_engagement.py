@@ -496,3 +496,16 @@ def test_the_orders_upload_records_good_rows_once_and_reports_bad_ones(admin_cli
     campaign.refresh_from_db()
     assert campaign.converted == 1
     assert_counters_match_recount(campaign)
+
+
+def test_the_demo_shop_orders_through_the_service_after_clicks(db):
+    from campaigns.engagement import demo_orders
+
+    campaign = delivered_campaign(4)
+    assert demo_orders(campaign_id=campaign.pk, count=2, now=DELIVERED_AT) == 0  # nobody clicked yet
+    for row in recipients(campaign)[:3]:
+        click_record(token=recipient_token(row.pk), at=DELIVERED_AT, counted=True)
+    assert demo_orders(campaign_id=campaign.pk, count=2, now=DELIVERED_AT + dt.timedelta(minutes=1)) == 2
+    assert demo_orders(campaign_id=campaign.pk, count=2, now=DELIVERED_AT + dt.timedelta(minutes=2)) == 0  # once
+    assert set(Conversion.objects.values_list("campaign_id", "via")) == {(campaign.pk, Conversion.Via.CLICK)}
+    assert_counters_match_recount(campaign)
