@@ -509,3 +509,43 @@ def test_the_demo_shop_orders_through_the_service_after_clicks(db):
     assert demo_orders(campaign_id=campaign.pk, count=2, now=DELIVERED_AT + dt.timedelta(minutes=2)) == 0  # once
     assert set(Conversion.objects.values_list("campaign_id", "via")) == {(campaign.pk, Conversion.Via.CLICK)}
     assert_counters_match_recount(campaign)
+
+
+def test_create_campaign_button_url_and_campaign_stats_json(db, capsys):
+    import json
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    from tests.factories.audiences import AudienceFactory
+
+    template = MessageTemplateFactory(
+        components=[
+            {"type": "BODY", "text": "Spring sale"},
+            {"type": "BUTTONS", "buttons": [{"type": "URL", "text": "Shop", "url": "https://go.example/r/{{1}}"}]},
+        ]
+    )
+    AudienceFactory(name="All")
+    args = ["--name", "Linked", "--template", template.name, "--language", "en_US", "--audience", "All"]
+    call_command("create_campaign", *args, "--button-url", DESTINATION)
+    campaign = Campaign.objects.get(pk=int(capsys.readouterr().out.strip()))
+    assert campaign.link_url == DESTINATION
+    with pytest.raises(CommandError, match="--button-url"):
+        call_command("create_campaign", *args, "--button-url", "javascript:alert(1)")
+
+    call_command("campaign_stats", str(campaign.pk), "--json")
+    stats = json.loads(capsys.readouterr().out)
+    assert {"clicked", "clickers", "replied", "converted", "revenue"} <= set(stats)
+
+
+def test_the_campaign_form_takes_a_link_destination(admin_client, db):
+    from campaigns.forms import CampaignForm
+    from tests.factories.audiences import AudienceFactory
+
+    template = MessageTemplateFactory(components=[{"type": "BODY", "text": "Spring sale"}])
+    audience = AudienceFactory()
+    data = {"name": "Linked", "template": template.pk, "audience": audience.pk, "priority": 1}
+    good = CampaignForm(data={**data, "link_url": DESTINATION})
+    assert good.is_valid(), good.errors
+    bad = CampaignForm(data={**data, "link_url": "javascript:alert(1)"})
+    assert not bad.is_valid() and "link_url" in bad.errors
