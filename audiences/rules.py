@@ -135,10 +135,11 @@ def validate_rules(rules, *, check_tags: bool = False) -> dict:
     # A condition that failed validation still narrows: its own error says what is wrong with it.
     narrowing = clean["include_tags"] or clean["languages"] or conditions or outcomes
     if clean["everyone"] and narrowing:
-        errors.append(_("'everyone subscribed' cannot be combined with tag, language, attribute or campaign rules"))
+        errors.append(_("'everyone subscribed' cannot be combined with tag, language or attribute rules"))
     if not clean["everyone"] and not narrowing:
         # An empty rule set must not silently mean "everyone".
-        errors.append(_("choose at least one tag, language, attribute or campaign rule, or 'everyone subscribed'"))
+        # (Campaign outcomes narrow too; the message keeps its translated wording.)
+        errors.append(_("choose at least one tag, language or attribute rule, or 'everyone subscribed'"))
     if check_tags and not errors:
         from audiences.models import Tag
 
