@@ -45,7 +45,7 @@ from django.utils.translation import gettext as _
 
 from campaigns.clock import as_utc, local_day
 from campaigns.lifecycle import campaign_day_add
-from campaigns.models import Campaign, CampaignDay, Click, Conversion, Recipient
+from campaigns.models import Campaign, CampaignDay, CampaignReply, Click, Conversion, Recipient
 from campaigns.rendering import PLACEHOLDER, _lookup
 
 ENGAGEMENT_COUNTERS = ("clicked", "clickers", "replied", "converted")
@@ -290,20 +290,36 @@ def reply_record(*, context_message_id: str, phone: str | None, payload: str, te
     recipient_id = rows.values_list("pk", flat=True).first()
     if recipient_id is None:
         return False
+    payload, text = payload[:256], text[:256]
     with transaction.atomic():
-        row = Recipient.objects.select_for_update().filter(pk=recipient_id).values("campaign_id", "replied_at").first()
+        row = (
+            Recipient.objects.select_for_update()
+            .filter(pk=recipient_id)
+            .values("campaign_id", "replied_at", "reply_payload")
+            .first()
+        )
         old = row["replied_at"]
         if old is not None and old <= at:
             return False
-        Recipient.objects.filter(pk=recipient_id).update(
-            replied_at=at, reply_payload=payload[:256], reply_text=text[:256]
-        )
+        campaign_id = row["campaign_id"]
+        Recipient.objects.filter(pk=recipient_id).update(replied_at=at, reply_payload=payload, reply_text=text)
         if old is None:
-            Campaign.objects.filter(pk=row["campaign_id"]).update(replied=F("replied") + 1)
+            Campaign.objects.filter(pk=campaign_id).update(replied=F("replied") + 1)
         else:
-            campaign_day_add(campaign_id=row["campaign_id"], day=local_day(old), counts={"replied": -1})
-        campaign_day_add(campaign_id=row["campaign_id"], day=local_day(at), counts={"replied": 1})
+            campaign_day_add(campaign_id=campaign_id, day=local_day(old), counts={"replied": -1})
+            _reply_add(campaign_id, row["reply_payload"], -1)
+        campaign_day_add(campaign_id=campaign_id, day=local_day(at), counts={"replied": 1})
+        _reply_add(campaign_id, payload, 1, label=text if payload else "")
     return True
+
+
+def _reply_add(campaign_id: int, payload: str, n: int, *, label: str = "") -> None:
+    """Add `n` to the campaign's replies with `payload` (the row made on first use), in the caller's transaction."""
+    changes = {"count": F("count") + n, **({"label": label} if label else {})}
+    rows = CampaignReply.objects.filter(campaign_id=campaign_id, payload=payload)
+    if not rows.update(**changes):
+        CampaignReply.objects.get_or_create(campaign_id=campaign_id, payload=payload)
+        rows.update(**changes)
 
 
 def reply_received(sender, event, **kwargs) -> None:
@@ -534,17 +550,42 @@ def campaign_revenue(*, campaign_id: int) -> dict[str, str]:
 
 
 def campaign_reply_buttons(*, campaign_id: int) -> list[dict]:
-    """Replies per button payload (text replies under ""), most first: from the partial index of replied rows."""
+    """Replies per button payload (text replies under ""), most first: the campaign's CampaignReply rows."""
+    rows = (
+        CampaignReply.objects.filter(campaign_id=campaign_id, count__gt=0)
+        .order_by("-count", "payload")
+        .values("payload", "label", "count")
+    )
+    return [{"payload": r["payload"], "label": r["label"] if r["payload"] else "", "count": r["count"]} for r in rows]
+
+
+def reply_counts(*, campaign_id: int) -> dict[str, int]:
+    """Replies per payload recounted from the recipient rows (what CampaignReply must hold)."""
     rows = (
         Recipient.objects.filter(campaign_id=campaign_id, replied_at__isnull=False)
         .values("reply_payload")
-        .annotate(count=Count("pk"), label=Max("reply_text"))
-        .order_by("-count", "reply_payload")
+        .annotate(n=Count("pk"))
+        .order_by()
+        .values_list("reply_payload", "n")
     )
-    return [
-        {"payload": row["reply_payload"], "label": row["label"] if row["reply_payload"] else "", "count": row["count"]}
-        for row in rows
-    ]
+    return dict(rows)
+
+
+def campaign_replies_rebuild(*, campaign_id: int) -> None:
+    """Replace the campaign's CampaignReply rows by a recount (repair; campaign_recount calls it)."""
+    labels = dict(
+        Recipient.objects.filter(campaign_id=campaign_id, replied_at__isnull=False)
+        .exclude(reply_payload="")
+        .values("reply_payload")
+        .annotate(label=Max("reply_text"))
+        .order_by()
+        .values_list("reply_payload", "label")
+    )
+    CampaignReply.objects.filter(campaign_id=campaign_id).delete()
+    CampaignReply.objects.bulk_create(
+        CampaignReply(campaign_id=campaign_id, payload=payload, label=labels.get(payload, ""), count=n)
+        for payload, n in reply_counts(campaign_id=campaign_id).items()
+    )
 
 
 def demo_orders(*, campaign_id: int, count: int, now: dt.datetime) -> int:

@@ -248,7 +248,7 @@ class Recipient(models.Model):
                 name="campaigns_rcpt_failed",
             ),
             models.Index(fields=["phone"], name="campaigns_rcpt_phone"),
-            # The dashboard's replies per button: the campaign's replied rows only.
+            # The replies per button recount (campaign_replies_rebuild): the campaign's replied rows only.
             models.Index(
                 fields=["campaign", "reply_payload"],
                 include=["reply_text"],
@@ -412,6 +412,27 @@ class BatchContinuation(models.Model):
 
     def __str__(self) -> str:
         return f"send batch continuation at {self.run_at:%Y-%m-%d %H:%M:%S}"
+
+
+class CampaignReply(models.Model):
+    """How many of a campaign's recipients replied with each quick-reply payload ("" = a text reply).
+
+    Kept like the counters, in the transaction that records the reply
+    (campaigns/engagement.py, reply_record), so the dashboard's breakdown per
+    button reads a few rows, not the replied recipients.
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
+    payload = models.CharField(max_length=256, blank=True)
+    label = models.CharField(max_length=256, blank=True)  # the button's text, as last seen
+    count = models.IntegerField(default=0)
+
+    class Meta:
+        default_permissions = ()  # shown on the dashboard to whoever may view the campaign
+        constraints = [models.UniqueConstraint(fields=["campaign", "payload"], name="campaigns_reply_one_per_payload")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id} {self.payload or '(text)'}: {self.count}"
 
 
 class Click(models.Model):

@@ -24,7 +24,12 @@ from audiences.selectors import audience_contacts
 from campaigns import lifecycle, states
 from campaigns.batch import BatchResult, batch_send
 from campaigns.clock import as_utc
-from campaigns.engagement import engagement_counts, engagement_day_counts, link_problems
+from campaigns.engagement import (
+    campaign_replies_rebuild,
+    engagement_counts,
+    engagement_day_counts,
+    link_problems,
+)
 from campaigns.models import BatchContinuation, Campaign, CampaignDay, Recipient
 from campaigns.planning import daily_share, estimated_send_day
 from campaigns.quota import local_day, quota_usage
@@ -504,6 +509,7 @@ def campaign_recount(*, campaign: Campaign) -> dict[str, int]:
             values[counter] = sum(counts.get(status, 0) for status in statuses)
         values.update(engagement_counts(campaign_id=campaign.pk))
         Campaign.objects.filter(pk=campaign.pk).update(**values)
+        campaign_replies_rebuild(campaign_id=campaign.pk)
     campaign.refresh_from_db()
     return values
 
