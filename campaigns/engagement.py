@@ -170,6 +170,7 @@ r AS (
     UPDATE campaigns_recipient SET clicks = clicks + 1, clicked_at = COALESCE(clicked_at, %(at)s),
                                    last_clicked_at = GREATEST(last_clicked_at, %(at)s)
     WHERE id = %(id)s
+      AND EXISTS (SELECT 1 FROM campaigns_campaign k WHERE k.id = campaign_id AND k.link_url <> '')
     RETURNING id, campaign_id, (clicks = 1)::int AS first
 ),
 c AS (INSERT INTO campaigns_click (recipient_id, campaign_id, at) SELECT id, campaign_id, %(at)s FROM r),
@@ -213,9 +214,9 @@ def _fetch_one(sql: str, params: dict):
 def click_record(*, token: str, at: dt.datetime, counted: bool) -> ClickResult | None:
     """A tap on a tracked link: the destination, and the click recorded when `counted` (a person).
 
-    None when the token is not one of ours or its recipient is gone: nothing
-    is recorded. Two taps are two clicks and one clicker (the recipient's
-    first click moves `clickers`).
+    None when the token is not one of ours or its recipient is gone, and no
+    destination when its campaign has none: nothing is recorded. Two taps are
+    two clicks and one clicker (the recipient's first click moves `clickers`).
     """
     recipient_id = token_recipient_id(token)
     if recipient_id is None:
@@ -243,7 +244,7 @@ def _click_record_orm(recipient_id: int, *, at: dt.datetime, counted: bool) -> C
         recipient = Recipient.objects.select_related("campaign", "contact").filter(pk=recipient_id).first()
         if recipient is None:
             return None
-        if counted:
+        if counted and recipient.campaign.link_url:  # no destination: a 404 that records nothing
             first = Recipient.objects.filter(pk=recipient_id, clicks=0).update(
                 clicks=1, clicked_at=at, last_clicked_at=at
             )

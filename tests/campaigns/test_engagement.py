@@ -554,3 +554,11 @@ def test_the_campaign_form_takes_a_link_destination(admin_client, db):
     assert good.is_valid(), good.errors
     bad = CampaignForm(data={**data, "link_url": "javascript:alert(1)"})
     assert not bad.is_valid() and "link_url" in bad.errors
+
+
+def test_a_campaign_without_a_destination_answers_404_and_records_nothing(client, db):
+    campaign = delivered_campaign(1, link_url="")
+    (recipient,) = recipients(campaign)
+    assert tap(client, recipient_token(recipient.pk)).status_code == 404
+    assert Click.objects.count() == 0
+    assert_counters_match_recount(campaign)
