@@ -45,7 +45,15 @@ from django.utils.translation import gettext as _
 
 from campaigns.clock import as_utc, local_day
 from campaigns.lifecycle import campaign_day_add
-from campaigns.models import Campaign, CampaignDay, CampaignReply, Click, Conversion, Recipient
+from campaigns.models import (
+    Campaign,
+    CampaignDay,
+    CampaignReply,
+    CampaignRevenue,
+    Click,
+    Conversion,
+    Recipient,
+)
 from campaigns.rendering import PLACEHOLDER, _lookup
 
 ENGAGEMENT_COUNTERS = ("clicked", "clickers", "replied", "converted")
@@ -473,12 +481,22 @@ def conversion_record(*, order: ConversionInput, now: dt.datetime, source: str =
             )
             if recipient_id is not None:
                 _recipient_converted(recipient_id, at=order.at)
+                _revenue_add(campaign_id, order.currency, order.value)
     except IntegrityError:
         existing = Conversion.objects.filter(order_id=order.order_id).first()
         if existing is None:
             raise
         return ConversionResult(existing, False)
     return ConversionResult(conversion, True)
+
+
+def _revenue_add(campaign_id: int, currency: str, value: Decimal) -> None:
+    """One more attributed order of `value` in `currency` for the campaign (the caller's transaction)."""
+    changes = {"amount": F("amount") + value, "orders": F("orders") + 1}
+    rows = CampaignRevenue.objects.filter(campaign_id=campaign_id, currency=currency)
+    if not rows.update(**changes):
+        CampaignRevenue.objects.get_or_create(campaign_id=campaign_id, currency=currency)
+        rows.update(**changes)
 
 
 def _recipient_converted(recipient_id: int, *, at: dt.datetime) -> None:
@@ -540,14 +558,30 @@ def campaign_day_engagement(*, campaign_id: int) -> dict[dt.date, dict[str, int]
 
 
 def campaign_revenue(*, campaign_id: int) -> dict[str, str]:
-    """Attributed revenue per currency (a sum over the campaign's conversions, from their index)."""
+    """Attributed revenue per currency: the campaign's CampaignRevenue rows (a few, whatever its size)."""
+    rows = CampaignRevenue.objects.filter(campaign_id=campaign_id, orders__gt=0).order_by("currency")
+    return {row.currency: str(row.amount.quantize(Decimal("0.01"))) for row in rows}
+
+
+def revenue_counts(*, campaign_id: int) -> dict[str, tuple[Decimal, int]]:
+    """(sum, orders) per currency recounted from the campaign's Conversion rows (what CampaignRevenue must hold)."""
     rows = (
         Conversion.objects.filter(campaign_id=campaign_id)
         .values("currency")
-        .annotate(total=Sum("value"))
-        .order_by("currency")
+        .annotate(total=Sum("value"), n=Count("pk"))
+        .order_by()
+        .values_list("currency", "total", "n")
     )
-    return {row["currency"]: str(row["total"].quantize(Decimal("0.01"))) for row in rows}
+    return {currency: (total, n) for currency, total, n in rows}
+
+
+def campaign_revenue_rebuild(*, campaign_id: int) -> None:
+    """Replace the campaign's CampaignRevenue rows by a recount (repair; campaign_recount calls it)."""
+    CampaignRevenue.objects.filter(campaign_id=campaign_id).delete()
+    CampaignRevenue.objects.bulk_create(
+        CampaignRevenue(campaign_id=campaign_id, currency=currency, amount=total, orders=n)
+        for currency, (total, n) in revenue_counts(campaign_id=campaign_id).items()
+    )
 
 
 def campaign_reply_buttons(*, campaign_id: int) -> list[dict]:

@@ -435,6 +435,25 @@ class CampaignReply(models.Model):
         return f"{self.campaign_id} {self.payload or '(text)'}: {self.count}"
 
 
+class CampaignRevenue(models.Model):
+    """A campaign's attributed orders and their sum, per currency: kept in the order's transaction
+    (campaigns/engagement.py, conversion_record), equal to a sum over its Conversion rows."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
+    currency = models.CharField(max_length=3)
+    amount = models.DecimalField(max_digits=24, decimal_places=4, default=0)
+    orders = models.IntegerField(default=0)
+
+    class Meta:
+        default_permissions = ()  # shown on the dashboard to whoever may view the campaign
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "currency"], name="campaigns_revenue_one_per_currency")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id} {self.amount} {self.currency}"
+
+
 class Click(models.Model):
     """One tap of a person on a recipient's tracked link (/r/<token>); link previews and bots are not recorded."""
 

@@ -135,7 +135,7 @@ def _days_between(first: dt.date, last: dt.date) -> list[dt.date]:
 
 def campaign_dashboard(*, campaign: Campaign, now: dt.datetime) -> CampaignDashboard:
     """Everything the campaign dashboard shows, in three queries whatever the campaign's size (and one each for
-    revenue and replies per button once there are some, from their own indexes).
+    revenue and replies per button once there are some, from their counter rows).
 
     The per-day figures come from CampaignDay (a few hundred rows), the
     funnel and headline numbers from the campaign's counters; only the

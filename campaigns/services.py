@@ -26,6 +26,7 @@ from campaigns.batch import BatchResult, batch_send
 from campaigns.clock import as_utc
 from campaigns.engagement import (
     campaign_replies_rebuild,
+    campaign_revenue_rebuild,
     engagement_counts,
     engagement_day_counts,
     link_problems,
@@ -510,6 +511,7 @@ def campaign_recount(*, campaign: Campaign) -> dict[str, int]:
         values.update(engagement_counts(campaign_id=campaign.pk))
         Campaign.objects.filter(pk=campaign.pk).update(**values)
         campaign_replies_rebuild(campaign_id=campaign.pk)
+        campaign_revenue_rebuild(campaign_id=campaign.pk)
     campaign.refresh_from_db()
     return values
 

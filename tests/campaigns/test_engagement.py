@@ -63,13 +63,18 @@ def tap(client, token: str, *, user_agent: str = PERSON, method: str = "get"):
 
 def assert_days_match_recount(campaign: Campaign) -> None:
     """The day rows' engagement columns and the replies per button equal a recount of the rows."""
-    from campaigns.engagement import campaign_reply_buttons, reply_counts
+    from campaigns.engagement import campaign_reply_buttons, reply_counts, revenue_counts
+    from campaigns.models import CampaignRevenue
 
     assert campaign_day_engagement(campaign_id=campaign.pk) == {
         day: counts for day, counts in engagement_day_counts(campaign_id=campaign.pk).items() if any(counts.values())
     }
     kept = {b["payload"]: b["count"] for b in campaign_reply_buttons(campaign_id=campaign.pk)}
     assert kept == reply_counts(campaign_id=campaign.pk)
+    revenue = {
+        r.currency: (r.amount, r.orders) for r in CampaignRevenue.objects.filter(campaign=campaign, orders__gt=0)
+    }
+    assert revenue == revenue_counts(campaign_id=campaign.pk)
 
 
 # --- Tracked links ------------------------------------------------------------------------
