@@ -97,8 +97,8 @@ def outcome_campaign():
         name="bench outcomes", defaults={"template": template, "audience": audience, "status": "completed"}
     )
     if Recipient.objects.filter(campaign=campaign).count() != Contact.objects.count():
-        Recipient.objects.filter(campaign=campaign).delete()
         with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM campaigns_recipient WHERE campaign_id = %s", [campaign.pk])
             cursor.execute(OUTCOME_ROWS, {"c": campaign.pk})
             cursor.execute("VACUUM ANALYZE campaigns_recipient")
     return campaign

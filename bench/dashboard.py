@@ -172,7 +172,10 @@ def fresh_campaign(rows: int, *, now: dt.datetime):
 
     with connection.cursor() as cursor:
         generate_contacts(cursor, rows)
-        cursor.execute("TRUNCATE campaigns_recipient, campaigns_campaignday, campaigns_quotareservation CASCADE")
+        cursor.execute(
+            "TRUNCATE campaigns_recipient, campaigns_campaignday, campaigns_quotareservation, campaigns_campaignreply, "
+            "campaigns_campaignrevenue CASCADE"
+        )
         cursor.execute("DELETE FROM campaigns_campaign")
     template, audience = bench_template_and_audience()
     campaign = Campaign.objects.create(
