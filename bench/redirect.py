@@ -47,7 +47,7 @@ def setup_campaign(recipients: int) -> tuple[int, list[str]]:
 
     from django.db import connection
 
-    from campaigns.engagement import recipient_token
+    from campaigns.links import recipient_token
     from campaigns.models import Campaign
     from campaigns.services import campaign_recount
 

@@ -8,7 +8,7 @@ class CampaignsConfig(AppConfig):
 
     def ready(self) -> None:
         from campaigns import checks  # noqa: F401 (registers the system checks)
-        from campaigns.engagement import reply_received
+        from campaigns.replies import reply_received
         from campaigns.services import recipients_apply_statuses
         from campaigns.testsends import testsends_apply_statuses
         from whatsapp.signals import message_received, statuses_received

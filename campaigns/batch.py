@@ -33,8 +33,8 @@ from django.utils import timezone
 from audiences.models import Contact, Suppression
 from campaigns import lifecycle, states
 from campaigns.clock import as_utc
-from campaigns.engagement import recipient_token
 from campaigns.leases import Lease, recipients_dispatch, recipients_expire_leases, recipients_undispatch
+from campaigns.links import recipient_token
 from campaigns.models import Campaign, Recipient
 from campaigns.planning import Demand, continuation_at, parse_clock, retry_delay, split_quota
 from campaigns.quota import quota_frees_at, quota_lock, quota_release, quota_reserve, quota_usage

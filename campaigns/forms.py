@@ -84,7 +84,7 @@ class CampaignForm(forms.ModelForm):
         return [self[name] for name in self.slot_names]
 
     def clean_link_url(self):
-        from campaigns.engagement import link_problems
+        from campaigns.links import link_problems
 
         link_url = (self.cleaned_data.get("link_url") or "").strip()
         problems = link_problems(link_url=link_url)

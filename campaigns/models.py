@@ -130,7 +130,7 @@ class Campaign(models.Model):
     skipped = models.IntegerField(verbose_name=_("skipped"), default=0)
     unknown = models.IntegerField(verbose_name=_("unknown"), default=0)
     cancelled = models.IntegerField(verbose_name=_("cancelled"), default=0)
-    # Engagement (campaigns/engagement.py), kept equal to a recount like the above (engagement_recount).
+    # Engagement (campaigns/engagement.py), kept equal to a recount like the above (engagement_counts).
     clicked = models.IntegerField(
         verbose_name=_("clicks"), default=0, db_default=0
     )  # Click rows: every tap of a person
@@ -220,7 +220,7 @@ class Recipient(models.Model):
     error_title = models.CharField(verbose_name=_("error title"), max_length=255, blank=True)
     error_details = models.TextField(verbose_name=_("error details"), blank=True)
     error_reason = models.TextField(verbose_name=_("error reason"), blank=True)
-    # Engagement (campaigns/engagement.py): written only by its conditional UPDATEs.
+    # Engagement: written only by the conditional UPDATEs of campaigns/links.py, replies.py and conversions.py.
     clicks = models.PositiveIntegerField(verbose_name=_("clicks"), default=0, db_default=0)
     clicked_at = models.DateTimeField(verbose_name=_("first clicked at"), null=True, blank=True)
     last_clicked_at = models.DateTimeField(verbose_name=_("last clicked at"), null=True, blank=True)
@@ -418,7 +418,7 @@ class CampaignReply(models.Model):
     """How many of a campaign's recipients replied with each quick-reply payload ("" = a text reply).
 
     Kept like the counters, in the transaction that records the reply
-    (campaigns/engagement.py, reply_record), so the dashboard's breakdown per
+    (campaigns/replies.py, reply_record), so the dashboard's breakdown per
     button reads a few rows, not the replied recipients.
     """
 
@@ -437,7 +437,7 @@ class CampaignReply(models.Model):
 
 class CampaignRevenue(models.Model):
     """A campaign's attributed orders and their sum, per currency: kept in the order's transaction
-    (campaigns/engagement.py, conversion_record), equal to a sum over its Conversion rows."""
+    (campaigns/conversions.py, conversion_record), equal to a sum over its Conversion rows."""
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
     currency = models.CharField(max_length=3)
@@ -477,7 +477,7 @@ class Click(models.Model):
 class Conversion(models.Model):
     """An order the shop reported, once per order id (the unique constraint), attributed to a recipient or none.
 
-    Attribution (campaigns/engagement.py, conversion_record): the campaign that
+    Attribution (campaigns/conversions.py, conversion_record): the campaign that
     last reached the phone within CONVERSION_ATTRIBUTION_DAYS before the order,
     a click winning over a delivery.
     """

@@ -1,8 +1,8 @@
 """The orders CSV upload: shops without an integration report their orders as a file (docs/architecture.md,
 "Engagement").
 
-Every row goes through the same service as the API (`engagement.conversion_input` then
-`engagement.conversion_record`): a row already recorded (same order id) changes nothing, a bad row is reported
+Every row goes through the same service as the API (`conversions.conversion_input` then
+`conversions.conversion_record`): a row already recorded (same order id) changes nothing, a bad row is reported
 with its line number and its reasons while the good rows are recorded.
 """
 
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
-from campaigns.engagement import conversion_input, conversion_record
+from campaigns.conversions import conversion_input, conversion_record
 
 # Header names each field is recognised by (lower case, spaces and dashes as underscores).
 COLUMNS = {

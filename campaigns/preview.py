@@ -97,7 +97,7 @@ def template_preview(
     With a tracked link (`link_url`), {{link}} shows a sample tracked link and
     URL buttons without a stored suffix end in a sample token.
     """
-    from campaigns.engagement import SAMPLE_TOKEN, link_problems, tracked_link
+    from campaigns.links import SAMPLE_TOKEN, link_problems, tracked_link
 
     warnings = []
     if not template.is_approved:

@@ -4,7 +4,7 @@ A campaign's parameters are strings with placeholders: `{{contact.first_name}}`,
 `{{contact.name}}`, `{{contact.phone}}`, `{{contact.language}}`,
 `{{contact.attributes.city}}`; `{{contact.first_name|there}}` falls back to
 "there" when the value is empty. `{{link}}` is the recipient's tracked link
-(campaigns/engagement.py): the whole link in the body or header, its token in
+(campaigns/links.py): the whole link in the body or header, its token in
 a URL button's suffix (the template's button URL ends in /r/{{1}}). Anything
 else is literal text.
 """
@@ -116,7 +116,7 @@ def build_components(
     link in the header and body and the token in a button's suffix; a URL
     button without a stored suffix gets the token.
     """
-    from campaigns.engagement import tracked_link
+    from campaigns.links import tracked_link
 
     link = tracked_link(link_token) if link_token else None
     components: list[dict] = []

@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from django.db.models import Count, Max
 from django.utils.translation import gettext as _
 
-from campaigns.engagement import ENGAGEMENT_COUNTERS, campaign_reply_buttons, campaign_revenue
+from campaigns.conversions import campaign_revenue
+from campaigns.engagement import ENGAGEMENT_COUNTERS
 from campaigns.models import Campaign, CampaignDay, Recipient
 from campaigns.quota import local_day, quota_usage
+from campaigns.replies import campaign_reply_buttons
 from whatsapp.errors import ErrorHelp, error_help
 
 CLOSED = (Campaign.Status.COMPLETED, Campaign.Status.CANCELLED)

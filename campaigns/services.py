@@ -24,17 +24,14 @@ from audiences.selectors import audience_contacts
 from campaigns import lifecycle, states
 from campaigns.batch import BatchResult, batch_send
 from campaigns.clock import as_utc
-from campaigns.engagement import (
-    campaign_replies_rebuild,
-    campaign_revenue_rebuild,
-    engagement_counts,
-    engagement_day_counts,
-    link_problems,
-)
+from campaigns.conversions import campaign_revenue_rebuild
+from campaigns.engagement import engagement_counts, engagement_day_counts
+from campaigns.links import link_problems
 from campaigns.models import BatchContinuation, Campaign, CampaignDay, Recipient
 from campaigns.planning import daily_share, estimated_send_day
 from campaigns.quota import local_day, quota_usage
 from campaigns.rendering import parameter_problems
+from campaigns.replies import campaign_replies_rebuild
 from campaigns.retry import RetryOutcome, RetryRefused, campaign_retry_failed, retry_failed_plan
 from campaigns.testsends import TestSendError, campaign_send_test, testsend_apply_status
 

@@ -16,8 +16,8 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from audiences.models import Contact
-from campaigns.engagement import SAMPLE_TOKEN
 from campaigns.lifecycle import RANK, TIMESTAMPS
+from campaigns.links import SAMPLE_TOKEN
 from campaigns.models import Campaign, TestSend
 from campaigns.quota import quota_lock, quota_reserve, quota_usage
 from campaigns.rendering import build_components, resolve_parameters

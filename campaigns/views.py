@@ -11,7 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 
-from campaigns.engagement import click_record, is_bot
+from campaigns.links import click_record, is_bot
 
 
 @require_safe

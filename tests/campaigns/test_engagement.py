@@ -18,19 +18,12 @@ from hypothesis import strategies as st
 
 from campaigns import lifecycle
 from campaigns.batch import batch_send
-from campaigns.engagement import (
-    campaign_day_engagement,
-    click_record,
-    conversion_input,
-    conversion_record,
-    engagement_day_counts,
-    is_bot,
-    recipient_token,
-    reply_record,
-    token_recipient_id,
-)
+from campaigns.conversions import conversion_input, conversion_record
+from campaigns.engagement import campaign_day_engagement, engagement_day_counts
+from campaigns.links import click_record, is_bot, recipient_token, token_recipient_id
 from campaigns.models import Campaign, CampaignDay, Click, Conversion, Recipient
 from campaigns.rendering import build_components
+from campaigns.replies import reply_record
 from campaigns.services import campaign_recount
 from tests.campaigns.helpers import START, assert_counters_match_recount, running_campaign
 from tests.factories.campaigns import CampaignFactory
@@ -63,8 +56,9 @@ def tap(client, token: str, *, user_agent: str = PERSON, method: str = "get"):
 
 def assert_days_match_recount(campaign: Campaign) -> None:
     """The day rows' engagement columns and the replies per button equal a recount of the rows."""
-    from campaigns.engagement import campaign_reply_buttons, reply_counts, revenue_counts
+    from campaigns.conversions import revenue_counts
     from campaigns.models import CampaignRevenue
+    from campaigns.replies import campaign_reply_buttons, reply_counts
 
     assert campaign_day_engagement(campaign_id=campaign.pk) == {
         day: counts for day, counts in engagement_day_counts(campaign_id=campaign.pk).items() if any(counts.values())
@@ -509,7 +503,7 @@ def test_the_orders_upload_records_good_rows_once_and_reports_bad_ones(admin_cli
 
 
 def test_the_demo_shop_orders_through_the_service_after_clicks(db):
-    from campaigns.engagement import demo_orders
+    from campaigns.conversions import demo_orders
 
     campaign = delivered_campaign(4)
     assert demo_orders(campaign_id=campaign.pk, count=2, now=DELIVERED_AT) == 0  # nobody clicked yet

@@ -48,7 +48,7 @@ class Command(BaseCommand):
             audience = Audience.objects.get(name=opts["audience"])
         except Audience.DoesNotExist as exc:
             raise CommandError(f"No audience named {opts['audience']!r}") from exc
-        from campaigns.engagement import link_problems
+        from campaigns.links import link_problems
 
         problems = link_problems(link_url=opts["button_url"])
         if problems:
