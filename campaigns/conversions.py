@@ -25,13 +25,7 @@ from django.utils.translation import gettext as _
 from campaigns.clock import as_utc, local_day
 from campaigns.lifecycle import campaign_day_add
 from campaigns.links import token_recipient_id
-from campaigns.models import (
-    Campaign,
-    CampaignRevenue,
-    Click,
-    Conversion,
-    Recipient,
-)
+from campaigns.models import Campaign, CampaignRevenue, Click, Conversion, Recipient
 
 # --- Conversions --------------------------------------------------------------------
 

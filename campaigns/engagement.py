@@ -18,11 +18,7 @@ from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from campaigns.models import (
-    CampaignDay,
-    Click,
-    Recipient,
-)
+from campaigns.models import CampaignDay, Click, Recipient
 
 ENGAGEMENT_COUNTERS = ("clicked", "clickers", "replied", "converted")
 

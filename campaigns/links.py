@@ -29,11 +29,7 @@ from django.utils.translation import gettext as _
 
 from campaigns.clock import as_utc, local_day
 from campaigns.lifecycle import campaign_day_add
-from campaigns.models import (
-    Campaign,
-    Click,
-    Recipient,
-)
+from campaigns.models import Campaign, Click, Recipient
 from campaigns.rendering import PLACEHOLDER, _lookup
 
 # --- Tokens ---------------------------------------------------------------------

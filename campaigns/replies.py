@@ -17,11 +17,7 @@ from django.db.models import Count, F, Max
 
 from campaigns.clock import as_utc, local_day
 from campaigns.lifecycle import campaign_day_add
-from campaigns.models import (
-    Campaign,
-    CampaignReply,
-    Recipient,
-)
+from campaigns.models import Campaign, CampaignReply, Recipient
 
 # --- Replies ------------------------------------------------------------------------
 
