@@ -362,6 +362,7 @@ class AudienceAdmin(admin.ModelAdmin):
             gettext_lazy("Attribute conditions"),
             {"fields": ["condition_1", "condition_2", "condition_3", "condition_4", "condition_5"]},
         ),
+        (gettext_lazy("Campaign outcomes (retargeting)"), {"fields": ["outcome_1", "outcome_2", "outcome_3"]}),
     ]
 
     @admin.display(description=gettext_lazy("Rules"))

@@ -8,9 +8,16 @@ from django.utils.translation import gettext_lazy as _
 
 from audiences.imports import DECIMAL_CHOICES, ENCODING_CHOICES
 from audiences.models import Audience, Tag
-from audiences.rules import MATCH_CHOICES, OPERATORS, RuleError, empty_rules, validate_rules
+from audiences.rules import MATCH_CHOICES, OPERATORS, OUTCOMES, RuleError, empty_rules, validate_rules
 
 CONDITION_ROWS = 5
+OUTCOME_ROWS = 3
+_OUTCOME_HELP = _(
+    'All of them must hold: what the contact did with a campaign\'s message. "Did not" means the campaign '
+    "reached them (sent, delivered or read) and they did not. Replied takes an optional button payload, "
+    "failed an optional error code."
+)
+_OUTCOME_CHOICES = [("", "---------"), *OUTCOMES.items()]
 _CONDITION_HELP = _(
     "All conditions must hold. Numbers compare as numbers (greater / less than; 99.5 or 99,5); "
     '"equals", "is one of" (comma-separated values) and "contains" ignore case. The attribute names found '
@@ -61,6 +68,51 @@ class ConditionField(forms.MultiValueField):
         return {"key": key, "op": op, "value": value}
 
 
+class OutcomeWidget(forms.MultiWidget):
+    def __init__(self, attrs=None):
+        super().__init__(
+            [
+                forms.Select(choices=[("", "---------")]),
+                forms.Select(choices=_OUTCOME_CHOICES),
+                forms.TextInput(attrs={"placeholder": _("button payload or error code (optional)"), "size": 24}),
+            ],
+            attrs,
+        )
+
+    def decompress(self, value):
+        if not value:
+            return ["", "", ""]
+        return [str(value["campaign"]), value["outcome"], str(value.get("value", ""))]
+
+
+class OutcomeField(forms.MultiValueField):
+    """One campaign outcome on one line: campaign, outcome, optional value."""
+
+    widget = OutcomeWidget
+
+    def __init__(self, **kwargs):
+        fields = (
+            forms.CharField(required=False),
+            forms.ChoiceField(choices=_OUTCOME_CHOICES, required=False),
+            forms.CharField(required=False),
+        )
+        super().__init__(fields, require_all_fields=False, required=False, **kwargs)
+
+    def compress(self, data_list):
+        if not data_list or not any(data_list):
+            return None
+        campaign, outcome, value = (list(data_list) + ["", "", ""])[:3]
+        return {"campaign": campaign, "outcome": outcome, "value": value}
+
+
+def campaign_choices() -> list[tuple[str, str]]:
+    """The campaigns an outcome can be about (the most recent first), for the builder's picker."""
+    from campaigns.models import Campaign
+
+    rows = Campaign.objects.order_by("-created_at", "-pk").values_list("pk", "name")[:500]
+    return [("", "---------"), *((str(pk), f"{name} (#{pk})") for pk, name in rows)]
+
+
 _MATCH_LABELS = {"any": _("any of the tags"), "all": _("all of the tags")}
 
 
@@ -89,6 +141,9 @@ class AudienceForm(forms.ModelForm):
     condition_3 = ConditionField(label=format_lazy("{} {}", _("Condition"), 3))
     condition_4 = ConditionField(label=format_lazy("{} {}", _("Condition"), 4))
     condition_5 = ConditionField(label=format_lazy("{} {}", _("Condition"), 5))
+    outcome_1 = OutcomeField(label=format_lazy("{} {}", _("Campaign outcome"), 1), help_text=_OUTCOME_HELP)
+    outcome_2 = OutcomeField(label=format_lazy("{} {}", _("Campaign outcome"), 2))
+    outcome_3 = OutcomeField(label=format_lazy("{} {}", _("Campaign outcome"), 3))
 
     class Meta:
         model = Audience
@@ -96,6 +151,9 @@ class AudienceForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        choices = campaign_choices()
+        for n in range(1, OUTCOME_ROWS + 1):
+            self.fields[f"outcome_{n}"].widget.widgets[0].choices = choices
         if self.instance.pk and self.instance.rules:
             rules = {**empty_rules(), **self.instance.rules}
             self.initial.update(
@@ -107,6 +165,8 @@ class AudienceForm(forms.ModelForm):
             )
             for n, condition in enumerate(rules["conditions"][:CONDITION_ROWS], start=1):
                 self.initial[f"condition_{n}"] = condition
+            for n, outcome in enumerate(rules["outcomes"][:OUTCOME_ROWS], start=1):
+                self.initial[f"outcome_{n}"] = outcome
 
     def clean(self):
         data = super().clean()
@@ -122,7 +182,13 @@ class AudienceForm(forms.ModelForm):
             "exclude_tags": [t.name for t in data.get("exclude_tags") or []],
             "languages": [p.strip() for p in (data.get("languages") or "").split(",") if p.strip()],
             "conditions": conditions,
+            "outcomes": [],
         }
+        outcome_rows = []
+        for n in range(1, OUTCOME_ROWS + 1):
+            if data.get(f"outcome_{n}"):
+                rules["outcomes"].append(data[f"outcome_{n}"])
+                outcome_rows.append(n)
         try:
             self.instance.rules = validate_rules(rules, check_tags=True)
         except RuleError as exc:
@@ -133,6 +199,10 @@ class AudienceForm(forms.ModelForm):
                 if message.startswith("condition "):
                     index = int(message.split(":")[0].split()[1])
                     field = f"condition_{rows[index - 1]}"
+                    message = message.split(":", 1)[1].strip()
+                elif message.startswith("campaign outcome "):
+                    index = int(message.split(":")[0].split()[2])
+                    field = f"outcome_{outcome_rows[index - 1]}"
                     message = message.split(":", 1)[1].strip()
                 self.add_error(field, ValidationError(message))
         return data

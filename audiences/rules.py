@@ -11,6 +11,12 @@ Stored shape (Audience.rules)::
       "conditions": [               # all of them
         {"key": "total_spent", "op": "gt", "value": 100},
         {"key": "city", "op": "in", "value": ["Paris", "Lyon"]}
+      ],
+      "outcomes": [                 # all of them: what the contact did with a campaign's message
+        {"campaign": 12, "outcome": "read"},
+        {"campaign": 12, "outcome": "not_clicked"},
+        {"campaign": 9, "outcome": "replied", "value": "YES"},   # optional: that button's payload
+        {"campaign": 9, "outcome": "failed", "value": 131026}     # optional: that error code
       ]
     }
 
@@ -18,7 +24,9 @@ Stored shape (Audience.rules)::
 DISTINCT. Tag tests: on PostgreSQL, `tag_ids && ARRAY[...]` (any), `@>` (all)
 and `NOT (... && ...)` (exclude) over Contact.tag_ids, the GIN-indexed copy of
 the contact's tags kept by triggers (migration 0002); elsewhere EXISTS over the
-links. The subscribed-only filter is added by the selector, whatever the rules say.
+links. Outcomes are EXISTS over the campaign's recipient rows of the contact
+(its `contact_id`), so they stay in the same single query. The subscribed-only
+filter is added by the selector, whatever the rules say.
 """
 
 import json
@@ -43,6 +51,18 @@ OPERATORS = {
     "contains": gettext_lazy("contains"),
 }
 NUMERIC_OPERATORS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+# What a contact did with a campaign's message. The "did not" ones are among those the campaign reached
+# (sent, delivered or read): "did not click" is whoever got the message and did not click it.
+OUTCOMES = {
+    "received": gettext_lazy("received"),
+    "read": gettext_lazy("read"),
+    "not_read": gettext_lazy("received but did not read"),
+    "clicked": gettext_lazy("clicked"),
+    "not_clicked": gettext_lazy("received but did not click"),
+    "replied": gettext_lazy("replied"),
+    "converted": gettext_lazy("converted"),
+    "failed": gettext_lazy("failed"),
+}
 MATCH_CHOICES = ("any", "all")
 
 
@@ -58,6 +78,7 @@ def empty_rules() -> dict:
         "exclude_tags": [],
         "languages": [],
         "conditions": [],
+        "outcomes": [],
     }
 
 
@@ -95,15 +116,29 @@ def validate_rules(rules, *, check_tags: bool = False) -> dict:
                 for message in exc.messages
             )
 
+    outcomes = rules.get("outcomes") or []
+    if not isinstance(outcomes, list):
+        errors.append("outcomes: must be a list")
+        outcomes = []
+    for number, outcome in enumerate(outcomes, start=1):
+        try:
+            clean["outcomes"].append(_validate_outcome(outcome))
+        except RuleError as exc:
+            errors.extend(
+                _("campaign outcome %(number)s: %(message)s") % {"number": number, "message": message}
+                for message in exc.messages
+            )
+
     overlap = set(clean["include_tags"]) & set(clean["exclude_tags"])
     if overlap:
         errors.append(_("tags both included and excluded: %(tags)s") % {"tags": ", ".join(sorted(overlap))})
     # A condition that failed validation still narrows: its own error says what is wrong with it.
-    narrowing = clean["include_tags"] or clean["languages"] or conditions
+    narrowing = clean["include_tags"] or clean["languages"] or conditions or outcomes
     if clean["everyone"] and narrowing:
         errors.append(_("'everyone subscribed' cannot be combined with tag, language or attribute rules"))
     if not clean["everyone"] and not narrowing:
         # An empty rule set must not silently mean "everyone".
+        # (Campaign outcomes narrow too; the message keeps its translated wording.)
         errors.append(_("choose at least one tag, language or attribute rule, or 'everyone subscribed'"))
     if check_tags and not errors:
         from audiences.models import Tag
@@ -112,9 +147,65 @@ def validate_rules(rules, *, check_tags: bool = False) -> dict:
         missing = wanted - set(Tag.objects.filter(name__in=wanted).values_list("name", flat=True))
         if missing:
             errors.append(_("unknown tag(s): %(tags)s") % {"tags": ", ".join(sorted(missing))})
+    if check_tags and not errors and clean["outcomes"]:
+        from campaigns.models import Campaign
+
+        wanted = {outcome["campaign"] for outcome in clean["outcomes"]}
+        missing = wanted - set(Campaign.objects.filter(pk__in=wanted).values_list("pk", flat=True))
+        if missing:
+            errors.append(_("unknown campaign(s): %(ids)s") % {"ids": ", ".join(map(str, sorted(missing)))})
     if errors:
         raise RuleError(errors)
     return clean
+
+
+def _validate_outcome(outcome) -> dict:
+    if not isinstance(outcome, dict):
+        raise RuleError("must be an object with campaign and outcome")
+    campaign, kind, value = outcome.get("campaign"), outcome.get("outcome"), outcome.get("value")
+    try:
+        campaign = int(campaign)
+    except (TypeError, ValueError):
+        raise RuleError(_("choose a campaign")) from None
+    if kind not in OUTCOMES:
+        raise RuleError(
+            _("unknown outcome %(outcome)r (use one of %(names)s)") % {"outcome": kind, "names": ", ".join(OUTCOMES)}
+        )
+    clean = {"campaign": campaign, "outcome": kind}
+    value = "" if value is None else str(value).strip()
+    if value and kind == "failed":
+        try:
+            clean["value"] = int(value)
+        except ValueError:
+            raise RuleError(_("failed: the error code is a number, such as 131026")) from None
+    elif value and kind == "replied":
+        clean["value"] = value
+    elif value:
+        raise RuleError(_("%(outcome)s takes no value") % {"outcome": kind})
+    return clean
+
+
+def _outcome_q(outcome: dict) -> Q:
+    """EXISTS (the contact's row in the campaign, with the outcome): one subquery in the audience's query."""
+    from campaigns.models import Recipient
+
+    S = Recipient.Status
+    reached = [S.SENT, S.DELIVERED, S.READ]
+    tests = {
+        "received": Q(status__in=[S.DELIVERED, S.READ]),
+        "read": Q(status=S.READ),
+        "not_read": Q(status__in=[S.SENT, S.DELIVERED]),
+        "clicked": Q(clicked_at__isnull=False),
+        "not_clicked": Q(status__in=reached, clicked_at__isnull=True),
+        "replied": Q(replied_at__isnull=False),
+        "converted": Q(converted_at__isnull=False),
+        "failed": Q(status=S.FAILED),
+    }
+    q = tests[outcome["outcome"]]
+    if "value" in outcome:
+        q &= Q(reply_payload=outcome["value"]) if outcome["outcome"] == "replied" else Q(error_code=outcome["value"])
+    rows = Recipient.objects.filter(q, campaign_id=outcome["campaign"], contact_id=OuterRef("pk"))
+    return Q(Exists(rows))
 
 
 def _validate_condition(condition) -> dict:
@@ -314,6 +405,8 @@ def rules_q(rules: dict, *, tag_arrays: bool | None = None) -> Q:
         q &= Q(language__in=rules["languages"])
     for condition in rules["conditions"]:
         q &= _condition_q(condition)
+    for outcome in rules["outcomes"]:
+        q &= _outcome_q(outcome)
     return q
 
 
@@ -333,6 +426,11 @@ def describe_rules(rules: dict) -> str:
         parts.append(_("language in %(languages)s") % {"languages": ", ".join(rules["languages"])})
     for c in rules["conditions"]:
         parts.append(f"{c['key']} {OPERATORS[c['op']]} {c['value']!r}")
+    for o in rules["outcomes"]:
+        value = f" {o['value']}" if "value" in o else ""
+        parts.append(
+            _("campaign #%(id)s: %(outcome)s") % {"id": o["campaign"], "outcome": f"{OUTCOMES[o['outcome']]}{value}"}
+        )
     if rules["exclude_tags"]:
         parts.append(_("not tagged %(tags)s") % {"tags": ", ".join(rules["exclude_tags"])})
     return "; ".join(parts)

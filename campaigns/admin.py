@@ -23,12 +23,16 @@ from audiences.phones import InvalidPhoneNumber, mask_phones_in_text, normalize_
 from campaigns import actions, exports, jobs, preview, services
 from campaigns.dashboard import campaign_dashboard_view
 from campaigns.forms import CampaignForm
-from campaigns.models import Campaign, MarketCode, Rate, RateCard, Recipient, TestSend
+from campaigns.models import Campaign, Conversion, MarketCode, Rate, RateCard, Recipient, TestSend
+from campaigns.orders import OrdersFileError, orders_import
 from campaigns.selectors import campaign_failures, campaign_stats, quota_today
 from whatsapp.models import MessageTemplate
 
 STORED_PARAMETERS = ("header_parameters", "parameters", "button_parameters")
-COUNTERS = ("total", "pending", "queued", "sent", "delivered", "read", "failed", "skipped", "unknown", "cancelled")
+COUNTERS = (
+    *("total", "pending", "queued", "sent", "delivered", "read", "failed", "skipped", "unknown", "cancelled"),
+    *("clicked", "clickers", "replied", "converted"),
+)
 
 
 class SendTestForm(forms.Form):
@@ -81,7 +85,7 @@ class CampaignAdmin(admin.ModelAdmin):
     )
     # The template's placeholders are fields of CampaignForm, drawn by change_form.html beside the preview.
     fieldsets = (
-        (None, {"fields": ("name", "template", "audience", "header_media_url")}),
+        (None, {"fields": ("name", "template", "audience", "header_media_url", "link_url")}),
         (gettext_lazy("Schedule"), {"fields": ("priority", "start_at", "end_at", "daily_cap", "sender", "budget")}),
         (gettext_lazy("State"), {"fields": ("status", "pause_reason", "estimated_completion")}),
         (gettext_lazy("Cost"), {"fields": ("cost_estimated", "cost_actual", "billable")}),
@@ -350,7 +354,10 @@ class CampaignAdmin(admin.ModelAdmin):
 
 @admin.register(Recipient)
 class RecipientAdmin(MaskedPhonesMixin, admin.ModelAdmin):
-    list_display = ("phone", "campaign", "status", "position", "attempts", "estimated_send_date", "error_code")
+    list_display = (
+        *("phone", "campaign", "status", "position", "attempts", "estimated_send_date", "error_code"),
+        *("clicks", "replied_at", "reply_payload", "converted_at"),
+    )
     list_filter = ("status", "campaign", "error_code")
     search_fields = ("=phone",)
     raw_id_fields = ("campaign", "contact")
@@ -429,3 +436,49 @@ class RateCardAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class OrdersUploadForm(forms.Form):
+    file = forms.FileField(label=gettext_lazy("Orders (CSV)"))
+
+
+@admin.register(Conversion)
+class ConversionAdmin(MaskedPhonesMixin, admin.ModelAdmin):
+    """Orders reported by the shop (API or CSV upload), each attributed to a campaign's recipient or to none."""
+
+    change_list_template = "admin/campaigns/conversion/change_list.html"
+    list_display = ("order_id", "phone", "value", "currency", "at", "campaign", "via", "source")
+    list_filter = ("via", "currency", "source", "campaign")
+    search_fields = ("=order_id", "=phone")
+    list_select_related = ("campaign",)
+    readonly_fields = [f.name for f in Conversion._meta.fields if f.name != "id"]
+
+    def has_change_permission(self, request, obj=None):
+        return False  # an order is recorded once, as reported
+
+    def add_view(self, request, form_url="", extra_context=None):
+        return redirect(reverse("admin:campaigns_conversion_upload"))  # orders go through the service only
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [path("upload/", view(self.upload_view), name="campaigns_conversion_upload"), *super().get_urls()]
+
+    def upload_view(self, request):
+        """The orders CSV: every good row recorded (once per order id), every bad row reported with its line."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = OrdersUploadForm(request.POST or None, request.FILES or None)
+        report = None
+        if request.method == "POST" and form.is_valid():
+            try:
+                report = orders_import(data=form.cleaned_data["file"].read(), now=timezone.now())
+            except OrdersFileError as exc:
+                form.add_error("file", str(exc))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Upload orders"),
+            "form": form,
+            "report": report,
+        }
+        return TemplateResponse(request, "admin/campaigns/conversion/upload.html", context)

@@ -36,6 +36,7 @@ from campaigns.clock import as_utc, local_day
 from campaigns.costs import budget_affordable, campaign_pause_for_budget
 from campaigns.frequency import capped_phones, frequency_cap_applies
 from campaigns.leases import Lease, recipients_dispatch, recipients_expire_leases, recipients_undispatch
+from campaigns.links import recipient_token
 from campaigns.models import Campaign, Recipient
 from campaigns.planning import Demand, continuation_at, parse_clock, retry_delay, split_quota
 from campaigns.quota import quota_free, quota_frees_at, quota_lock, quota_release, quota_reserve, quota_usage
@@ -349,6 +350,7 @@ def _claim(campaign: Campaign, ids: list[int], *, sender, now: dt.datetime, leas
                 button_parameters=campaign.button_parameters,
                 header_media_url=campaign.header_media_url,
                 contact=recipient.contact,
+                link_token=recipient_token(recipient.pk) if campaign.link_url else None,
             ),
             attempts=recipient.attempts,
             claimed_at=now,

@@ -28,6 +28,9 @@ COLORS = {
     "delivered": "var(--primary, #79aec8)",
     "read": "var(--dash-read, #5b9f47)",
     "failed": "var(--error-fg, #ba2121)",
+    "clickers": "var(--dash-clicked, #b7791f)",
+    "replied": "var(--dash-replied, #805ad5)",
+    "converted": "var(--dash-converted, #2f855a)",
 }
 
 

@@ -110,6 +110,12 @@ RECIPIENTS = Export(
         ("failed_at", "failed_at", TIME),
         ("error_code", "error_code", PLAIN),
         ("reason", "error_reason", TEXT),
+        ("clicks", "clicks", PLAIN),
+        ("first_clicked_at", "clicked_at", TIME),
+        ("replied_at", "replied_at", TIME),
+        ("reply_button", "reply_payload", TEXT),
+        ("reply_text", "reply_text", TEXT),
+        ("converted_at", "converted_at", TIME),
     ),
     counter="total",
 )

@@ -31,6 +31,16 @@ class CampaignForm(forms.ModelForm):
         help_text=gettext_lazy("For templates with an image, video or document header."),
     )
 
+    link_url = forms.CharField(
+        required=False,
+        max_length=2000,
+        label=gettext_lazy("Link destination"),
+        help_text=Campaign._meta.get_field("link_url").help_text,
+        widget=forms.TextInput(
+            attrs={"class": "vURLField", "placeholder": "https://shop.example/sale?utm_source=whatsapp"}
+        ),
+    )
+
     class Meta:
         model = Campaign
         fields = (
@@ -38,6 +48,7 @@ class CampaignForm(forms.ModelForm):
             "template",
             "audience",
             "header_media_url",
+            "link_url",
             "priority",
             "start_at",
             "end_at",
@@ -72,6 +83,15 @@ class CampaignForm(forms.ModelForm):
     @property
     def slots(self):
         return [self[name] for name in self.slot_names]
+
+    def clean_link_url(self):
+        from campaigns.links import link_problems
+
+        link_url = (self.cleaned_data.get("link_url") or "").strip()
+        problems = link_problems(link_url=link_url)
+        if problems:
+            raise forms.ValidationError(problems)
+        return link_url
 
     def clean(self):
         cleaned = super().clean()

@@ -51,6 +51,17 @@ class Campaign(models.Model):
         blank=True,
         help_text=_("One value per URL button with a variable suffix, in button order; same placeholders as the body."),
     )
+    link_url = models.CharField(
+        verbose_name=_("link destination"),
+        max_length=2000,
+        blank=True,
+        db_default="",
+        help_text=_(
+            "Where a tracked link leads (https://..., UTM parameters and {{contact.*}} placeholders allowed). "
+            "Set: the template's URL button ends in each recipient's own token (/r/<token>), and {{link}} "
+            "in the body is the tracked link. Clicks are counted per recipient."
+        ),
+    )
     header_media_url = models.URLField(
         verbose_name=_("header media url"),
         blank=True,
@@ -153,6 +164,15 @@ class Campaign(models.Model):
         db_default=Decimal(0),
         editable=False,
     )
+    # Engagement (campaigns/engagement.py), kept equal to a recount like the above (engagement_counts).
+    clicked = models.IntegerField(
+        verbose_name=_("clicks"), default=0, db_default=0
+    )  # Click rows: every tap of a person
+    clickers = models.IntegerField(verbose_name=_("clickers"), default=0, db_default=0)  # recipients with a click
+    replied = models.IntegerField(verbose_name=_("replied"), default=0, db_default=0)  # recipients with a reply
+    converted = models.IntegerField(
+        verbose_name=_("converted"), default=0, db_default=0
+    )  # recipients with an attributed order
 
     created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
@@ -243,6 +263,14 @@ class Recipient(models.Model):
     market = models.CharField(verbose_name=_("market"), max_length=100, blank=True, db_default="")
     cost = models.DecimalField(verbose_name=_("cost"), max_digits=12, decimal_places=6, null=True, blank=True)
     priced_at = models.DateTimeField(verbose_name=_("priced at"), null=True, blank=True)
+    # Engagement: written only by the conditional UPDATEs of campaigns/links.py, replies.py and conversions.py.
+    clicks = models.PositiveIntegerField(verbose_name=_("clicks"), default=0, db_default=0)
+    clicked_at = models.DateTimeField(verbose_name=_("first clicked at"), null=True, blank=True)
+    last_clicked_at = models.DateTimeField(verbose_name=_("last clicked at"), null=True, blank=True)
+    replied_at = models.DateTimeField(verbose_name=_("replied at"), null=True, blank=True)
+    reply_payload = models.CharField(verbose_name=_("reply button"), max_length=256, blank=True, db_default="")
+    reply_text = models.CharField(verbose_name=_("reply text"), max_length=256, blank=True, db_default="")
+    converted_at = models.DateTimeField(verbose_name=_("converted at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("recipient")
@@ -265,6 +293,13 @@ class Recipient(models.Model):
             models.Index(fields=["phone"], name="campaigns_rcpt_phone"),
             # The API's recipients in send order by cursor (docs/architecture.md, "API"): no sort, no COUNT.
             models.Index(fields=["campaign", "position", "id"], name="campaigns_rcpt_position"),
+            # The replies per button recount (campaign_replies_rebuild): the campaign's replied rows only.
+            models.Index(
+                fields=["campaign", "reply_payload"],
+                include=["reply_text"],
+                condition=models.Q(replied_at__isnull=False),
+                name="campaigns_rcpt_replied",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -294,6 +329,10 @@ class CampaignDay(models.Model):
     # Recipients priced `regular` on the day (of their pricing status) and the sum of their rates.
     billable = models.IntegerField(default=0, db_default=0)
     cost = models.DecimalField(max_digits=16, decimal_places=6, default=Decimal(0), db_default=Decimal(0))
+    clicked = models.IntegerField(default=0, db_default=0)  # clicks on the day
+    clickers = models.IntegerField(default=0, db_default=0)  # recipients whose first click was on the day
+    replied = models.IntegerField(default=0, db_default=0)  # recipients whose first reply was on the day
+    converted = models.IntegerField(default=0, db_default=0)  # recipients whose first attributed order was on the day
 
     class Meta:
         ordering = ["campaign", "day"]
@@ -492,3 +531,101 @@ class MarketCode(models.Model):
 
     def __str__(self) -> str:
         return f"+{self.calling_code} {self.country} -> {self.market}"
+
+
+class CampaignReply(models.Model):
+    """How many of a campaign's recipients replied with each quick-reply payload ("" = a text reply).
+
+    Kept like the counters, in the transaction that records the reply
+    (campaigns/replies.py, reply_record), so the dashboard's breakdown per
+    button reads a few rows, not the replied recipients.
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
+    payload = models.CharField(max_length=256, blank=True)
+    label = models.CharField(max_length=256, blank=True)  # the button's text, as last seen
+    count = models.IntegerField(default=0)
+
+    class Meta:
+        default_permissions = ()  # shown on the dashboard to whoever may view the campaign
+        constraints = [models.UniqueConstraint(fields=["campaign", "payload"], name="campaigns_reply_one_per_payload")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id} {self.payload or '(text)'}: {self.count}"
+
+
+class CampaignRevenue(models.Model):
+    """A campaign's attributed orders and their sum, per currency: kept in the order's transaction
+    (campaigns/conversions.py, conversion_record), equal to a sum over its Conversion rows."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
+    currency = models.CharField(max_length=3)
+    amount = models.DecimalField(max_digits=24, decimal_places=4, default=0)
+    orders = models.IntegerField(default=0)
+
+    class Meta:
+        default_permissions = ()  # shown on the dashboard to whoever may view the campaign
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "currency"], name="campaigns_revenue_one_per_currency")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id} {self.amount} {self.currency}"
+
+
+class Click(models.Model):
+    """One tap of a person on a recipient's tracked link (/r/<token>); link previews and bots are not recorded."""
+
+    recipient = models.ForeignKey(Recipient, verbose_name=_("recipient"), on_delete=models.CASCADE, related_name="+")
+    campaign = models.ForeignKey(Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="+")
+    at = models.DateTimeField(verbose_name=_("at"))
+
+    class Meta:
+        verbose_name = _("click")
+        verbose_name_plural = _("clicks")
+        default_permissions = ("view",)
+        indexes = [
+            models.Index(fields=["recipient", "at"], name="campaigns_click_recipient"),
+            models.Index(fields=["campaign", "at"], name="campaigns_click_campaign"),
+        ]
+
+    def __str__(self) -> str:
+        return f"click {self.recipient_id} {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class Conversion(models.Model):
+    """An order the shop reported, once per order id (the unique constraint), attributed to a recipient or none.
+
+    Attribution (campaigns/conversions.py, conversion_record): the campaign that
+    last reached the phone within CONVERSION_ATTRIBUTION_DAYS before the order,
+    a click winning over a delivery.
+    """
+
+    class Via(models.TextChoices):
+        CLICK = "click", _("Click")
+        DELIVERY = "delivery", _("Delivery")
+        NONE = "", _("Not attributed")
+
+    order_id = models.CharField(verbose_name=_("order id"), max_length=200, unique=True)
+    phone = models.CharField(verbose_name=_("phone"), max_length=65, blank=True)
+    value = models.DecimalField(verbose_name=_("value"), max_digits=18, decimal_places=4)
+    currency = models.CharField(verbose_name=_("currency"), max_length=3)
+    at = models.DateTimeField(verbose_name=_("ordered at"))
+    campaign = models.ForeignKey(
+        Campaign, verbose_name=_("campaign"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    recipient = models.ForeignKey(
+        Recipient, verbose_name=_("recipient"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    via = models.CharField(verbose_name=_("attributed by"), max_length=10, choices=Via.choices, blank=True)
+    source = models.CharField(verbose_name=_("source"), max_length=20, blank=True)  # api, csv, demo
+    created_at = models.DateTimeField(verbose_name=_("recorded at"))
+
+    class Meta:
+        verbose_name = _("conversion")
+        verbose_name_plural = _("conversions")
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["campaign", "currency"], name="campaigns_conv_revenue")]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} {self.value} {self.currency}"

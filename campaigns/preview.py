@@ -90,8 +90,15 @@ def template_preview(
     header_media_url: str,
     contact,
     button_parameters: list = (),
+    link_url: str = "",
 ) -> Preview:
-    """The message `contact` would receive, with what would make the send fail or look wrong."""
+    """The message `contact` would receive, with what would make the send fail or look wrong.
+
+    With a tracked link (`link_url`), {{link}} shows a sample tracked link and
+    URL buttons without a stored suffix end in a sample token.
+    """
+    from campaigns.links import SAMPLE_TOKEN, link_problems, tracked_link
+
     warnings = []
     if not template.is_approved:
         warnings.append(
@@ -103,10 +110,15 @@ def template_preview(
         parameters=parameters,
         header_parameters=header_parameters,
         button_parameters=button_parameters,
+        link_url=link_url,
     )
-    header_values = resolve_parameters(header_parameters, contact)
-    button_values = iter(resolve_parameters(list(button_parameters), contact))
-    body_values = resolve_parameters(parameters, contact)
+    warnings += link_problems(link_url=link_url)
+    link = tracked_link(SAMPLE_TOKEN) if link_url else None
+    if link_url:
+        button_parameters = [value or "{{link}}" for value in button_parameters] + ["{{link}}"] * 4
+    header_values = resolve_parameters(header_parameters, contact, link)
+    button_values = iter(resolve_parameters(list(button_parameters), contact, SAMPLE_TOKEN if link_url else None))
+    body_values = resolve_parameters(parameters, contact, link)
     warnings += _empty_values(_("Header"), header_values) + _empty_values(_("Body"), body_values)
 
     header = template.component("HEADER") or {}
@@ -196,6 +208,7 @@ def campaign_preview(*, campaign) -> Preview:
         button_parameters=campaign.button_parameters,
         header_media_url=campaign.header_media_url,
         contact=preview_contact(audience=campaign.audience),
+        link_url=campaign.link_url,
     )
 
 
@@ -240,6 +253,7 @@ def campaign_preview_view(request, *, model_admin):
         button_parameters=values["button"],
         header_media_url=(request.GET.get("header_media_url") or "").strip(),
         contact=preview_contact(audience=audience),
+        link_url=(request.GET.get("link_url") or "").strip(),
     )
     return JsonResponse({"preview": preview.as_dict(), "html": render_preview_html(preview)})
 

@@ -11,12 +11,18 @@ from django.conf import settings
 from django.db.models import Count, Max
 from django.utils.translation import gettext as _
 
+from campaigns.conversions import campaign_revenue
+from campaigns.engagement import ENGAGEMENT_COUNTERS
 from campaigns.models import Campaign, CampaignDay, Recipient
 from campaigns.quota import local_day, quota_usage
+from campaigns.replies import campaign_reply_buttons
 from whatsapp.errors import ErrorHelp, error_help
 
 CLOSED = (Campaign.Status.COMPLETED, Campaign.Status.CANCELLED)
-COUNTERS = ("total", "pending", "queued", "sent", "delivered", "read", "failed", "skipped", "unknown", "cancelled")
+COUNTERS = (
+    *("total", "pending", "queued", "sent", "delivered", "read", "failed", "skipped", "unknown", "cancelled"),
+    *ENGAGEMENT_COUNTERS,  # clicked (clicks), clickers, replied, converted: campaigns/engagement.py
+)
 
 
 def _rate(part: int, whole: int) -> float:
@@ -24,7 +30,11 @@ def _rate(part: int, whole: int) -> float:
 
 
 def campaign_stats(*, campaign: Campaign) -> dict:
-    """Counters and rates (percent). Progress: sent (or beyond) of total; rates relative to sent."""
+    """Counters and rates (percent). Progress: sent (or beyond) of total; rates relative to sent.
+
+    Engagement: `clicked` (clicks), `clickers`, `replied`, `converted` (recipients), their rates relative to
+    delivered, and `revenue` (attributed, per currency, as decimal strings).
+    """
     campaign = Campaign.objects.get(pk=campaign.pk)
     stats = {name: getattr(campaign, name) for name in COUNTERS}
     attempted = stats["sent"] + stats["failed"]
@@ -33,6 +43,11 @@ def campaign_stats(*, campaign: Campaign) -> dict:
         delivery_rate=_rate(stats["delivered"], stats["sent"]),
         read_rate=_rate(stats["read"], stats["sent"]),
         failure_rate=_rate(stats["failed"], attempted),
+        click_rate=_rate(stats["clickers"], stats["delivered"]),
+        reply_rate=_rate(stats["replied"], stats["delivered"]),
+        conversion_rate=_rate(stats["converted"], stats["delivered"]),
+        # Revenue is attributed to converted recipients only: no query while there are none.
+        revenue=campaign_revenue(campaign_id=campaign.pk) if stats["converted"] else {},
         # An estimate only while the campaign can still send: none once completed or cancelled.
         estimated_completion_date=(
             campaign.estimated_completion_date.isoformat()
@@ -81,6 +96,10 @@ class DayCounts:
     failed: int = 0
     billable: int = 0  # priced `regular` that day (campaigns/costs.py)
     cost: Decimal = Decimal(0)
+    clicked: int = 0
+    clickers: int = 0
+    replied: int = 0
+    converted: int = 0
 
     @property
     def active(self) -> bool:
@@ -119,6 +138,7 @@ class CampaignDashboard:
     progress: list[ProgressPoint]  # every day from the first planned or active day to the last planned (or today)
     funnel: list[FunnelStep]
     failures: list[FailureGroup]  # most frequent first
+    reply_buttons: list[dict]  # replies per quick-reply payload ("" = a text reply), most first, with a label
     remaining: int  # pending + queued
     planned_completion: dt.date | None  # the estimate written at activation / top-up
     pace_per_day: float | None  # average sent per day over the last PACE_DAYS days with sends
@@ -132,7 +152,8 @@ def _days_between(first: dt.date, last: dt.date) -> list[dt.date]:
 
 
 def campaign_dashboard(*, campaign: Campaign, now: dt.datetime) -> CampaignDashboard:
-    """Everything the campaign dashboard shows, in three queries whatever the campaign's size.
+    """Everything the campaign dashboard shows, in three queries whatever the campaign's size (and one each for
+    revenue and replies per button once there are some, from their counter rows).
 
     The per-day figures come from CampaignDay (a few hundred rows), the
     funnel and headline numbers from the campaign's counters; only the
@@ -142,7 +163,20 @@ def campaign_dashboard(*, campaign: Campaign, now: dt.datetime) -> CampaignDashb
     stats = campaign_stats(campaign=campaign)
     today = local_day(now)
     rows = [
-        DayCounts(r.day, r.planned, r.sent, r.delivered, r.read, r.failed, r.billable, r.cost)
+        DayCounts(
+            r.day,
+            r.planned,
+            r.sent,
+            r.delivered,
+            r.read,
+            r.failed,
+            r.billable,
+            r.cost,
+            r.clicked,
+            r.clickers,
+            r.replied,
+            r.converted,
+        )  # fmt: skip
         for r in CampaignDay.objects.filter(campaign_id=campaign.pk).order_by("day")
     ]
     remaining = stats["pending"] + stats["queued"]
@@ -157,6 +191,7 @@ def campaign_dashboard(*, campaign: Campaign, now: dt.datetime) -> CampaignDashb
         progress=_progress(rows, today=today, still_open=still_open),
         funnel=_funnel(stats),
         failures=campaign_failures(campaign=campaign),
+        reply_buttons=campaign_reply_buttons(campaign_id=campaign.pk) if stats["replied"] else [],
         remaining=remaining,
         planned_completion=dt.date.fromisoformat(planned) if planned else None,
         pace_per_day=pace,
@@ -194,7 +229,15 @@ def _progress(rows: list[DayCounts], *, today: dt.date, still_open: bool) -> lis
 
 def _funnel(stats: dict) -> list[FunnelStep]:
     total = stats["total"]
-    steps = [("total", _("Recipients")), ("sent", _("Sent")), ("delivered", _("Delivered")), ("read", _("Read"))]
+    steps = [
+        ("total", _("Recipients")),
+        ("sent", _("Sent")),
+        ("delivered", _("Delivered")),
+        ("read", _("Read")),
+        ("clickers", _("Clicked")),
+        ("replied", _("Replied")),
+        ("converted", _("Converted")),
+    ]
     return [FunnelStep(key, label, stats[key], _rate(stats[key], total)) for key, label in steps]
 
 

@@ -26,11 +26,15 @@ from audiences.selectors import audience_contacts
 from campaigns import costs, lifecycle, preflight, states
 from campaigns.batch import BatchResult, batch_send
 from campaigns.clock import as_utc
+from campaigns.conversions import campaign_revenue_rebuild
+from campaigns.engagement import engagement_counts, engagement_day_counts
 from campaigns.frequency import frequency_capped, frequency_frees_on
+from campaigns.links import link_problems
 from campaigns.models import BatchContinuation, Campaign, CampaignDay, Recipient
 from campaigns.planning import capped_completion, daily_share, estimated_send_day
 from campaigns.quota import local_day, quota_limit, quota_usage
 from campaigns.rendering import parameter_problems
+from campaigns.replies import campaign_replies_rebuild
 from campaigns.retry import RetryOutcome, RetryRefused, campaign_retry_failed, retry_failed_plan
 from campaigns.testsends import TestSendError, campaign_send_test, testsend_apply_status
 
@@ -107,7 +111,9 @@ def campaign_problems(*, campaign: Campaign, now: dt.datetime | None = None) -> 
         parameters=campaign.parameters,
         header_parameters=campaign.header_parameters,
         button_parameters=campaign.button_parameters,
+        link_url=campaign.link_url,
     )
+    problems += link_problems(link_url=campaign.link_url)
     if template.header_format in {"IMAGE", "VIDEO", "DOCUMENT"} and not campaign.header_media_url:
         problems.append(
             _("Template %(template)s has a %(format)s header: set its media URL.")
@@ -544,7 +550,10 @@ def campaign_recount(*, campaign: Campaign) -> dict[str, int]:
         values = {"total": sum(counts.values())}
         for counter, statuses in lifecycle.COUNTED.items():
             values[counter] = sum(counts.get(status, 0) for status in statuses)
+        values.update(engagement_counts(campaign_id=campaign.pk))
         Campaign.objects.filter(pk=campaign.pk).update(**values)
+        campaign_replies_rebuild(campaign_id=campaign.pk)
+        campaign_revenue_rebuild(campaign_id=campaign.pk)
     campaign.refresh_from_db()
     return values
 
@@ -556,7 +565,9 @@ def campaign_days_rebuild(*, campaign: Campaign) -> int:
         rows = Recipient.objects.filter(campaign_id=campaign.pk)
         days = lifecycle.day_counts(rows)
         for day, billed in costs.day_costs(rows).items():
-            days.setdefault(day, dict.fromkeys(next(iter(days.values()), {}), 0)).update(billed)
+            days.setdefault(day, {}).update(billed)
+        for day, counts in engagement_day_counts(campaign_id=campaign.pk).items():
+            days.setdefault(day, {}).update(counts)
         CampaignDay.objects.filter(campaign_id=campaign.pk).delete()
         CampaignDay.objects.bulk_create(
             [CampaignDay(campaign_id=campaign.pk, day=day, **counts) for day, counts in days.items()], batch_size=1000

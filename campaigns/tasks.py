@@ -103,3 +103,17 @@ def _run_reporting_progress(task, service, campaign_id: int) -> dict:
         "recipients_added": outcome.recipients_added,
         "estimated_completion_date": completion.isoformat() if completion else None,
     }
+
+
+DEMO_ORDERS_TASK = "campaigns.demo_orders"
+
+
+@shared_task(name=DEMO_ORDERS_TASK, bind=True, ignore_result=True, max_retries=20, default_retry_delay=15)
+def demo_orders_task(self, campaign_id: int, count: int = 5) -> int:
+    """The demo's shop: a few of the campaign's clickers buy (through the conversions service); waits for clicks."""
+    from campaigns.conversions import demo_orders
+
+    recorded = demo_orders(campaign_id=campaign_id, count=count, now=timezone.now())
+    if not recorded:
+        raise self.retry()
+    return recorded

@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 
 from audiences.models import Contact
 from campaigns.lifecycle import RANK, TIMESTAMPS
+from campaigns.links import SAMPLE_TOKEN
 from campaigns.models import Campaign, TestSend
 from campaigns.quota import quota_lock, quota_phone_free, quota_reserve, quota_usage
 from campaigns.rendering import build_components, resolve_parameters
@@ -67,6 +68,8 @@ def campaign_send_test(*, campaign: Campaign, phone: str, now: dt.datetime, by: 
         button_parameters=campaign.button_parameters,
         header_media_url=campaign.header_media_url,
         contact=contact,
+        # A test message has no recipient row: its link carries the preview's token (a tap is a 404, not a click).
+        link_token=SAMPLE_TOKEN if campaign.link_url else None,
     )
     try:
         result = get_backend().send_template(phone, template.name, template.language, components)

@@ -277,6 +277,22 @@ OUTBOUND_MAX_ATTEMPTS = env.int("OUTBOUND_MAX_ATTEMPTS", default=10)
 OUTBOUND_RETRY_BASE_SECONDS = env.float("OUTBOUND_RETRY_BASE_SECONDS", default=10)
 OUTBOUND_RETRY_MAX_SECONDS = env.float("OUTBOUND_RETRY_MAX_SECONDS", default=6 * 3600)
 
+# --- Engagement (docs/architecture.md, "Engagement") -------------------------
+# The public base of tracked links: {{link}} in a message is LINK_BASE_URL + "/r/<token>"; the template's URL
+# button must be approved as LINK_BASE_URL + "/r/{{1}}".
+LINK_BASE_URL = env.str("LINK_BASE_URL", default="http://localhost:8000").rstrip("/")
+# A fetch whose User-Agent matches this (case-insensitive) is a link preview or a bot: redirected, never counted.
+LINK_BOT_USER_AGENTS = env.str(
+    "LINK_BOT_USER_AGENTS",
+    default=r"whatsapp/|facebookexternalhit|facebot|meta-externalagent|bot\b|bot/|crawler|spider|preview|"
+    r"slurp|embedly|skypeuripreview|bingpreview|python-requests|curl/|wget/|go-http-client",
+)
+# An order is attributed to the campaign that last reached its phone within this many days before it.
+CONVERSION_ATTRIBUTION_DAYS = env.float("CONVERSION_ATTRIBUTION_DAYS", default=7)
+# An inbound message without context.id counts as a reply to the campaign message delivered to that phone
+# within this many hours before it (the customer-service window); 0: only replies with context.id count.
+REPLY_ATTRIBUTION_HOURS = env.float("REPLY_ATTRIBUTION_HOURS", default=24)
+
 # --- Logging: one line per event on stdout, secrets redacted -----------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 # stdout for the long-running processes; manage.py sends a command's logs to

@@ -4,6 +4,8 @@ from django.templatetags.static import static
 from django.urls import include, path, reverse_lazy
 from django.views.generic import RedirectView
 
+from campaigns.views import link_redirect
+
 
 def favicon(request):
     # static() at request time: with the production storage it reads collectstatic's manifest.
@@ -17,4 +19,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("whatsapp/", include("whatsapp.urls")),
     path("api/v1/", include("api.urls")),
+    # Tracked links: public, no login (docs/architecture.md, "Engagement").
+    path("r/<str:token>", link_redirect, name="link_redirect"),
 ]

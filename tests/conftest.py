@@ -113,7 +113,8 @@ def cloud_sandbox(request, live_server, settings):
     from whatsapp.sandbox import SandboxServer
 
     marker = request.node.get_closest_marker("sandbox")
-    options = {"latency_ms": 5, **(marker.kwargs if marker else {})}
+    # Link taps (click_rate) open the app's tracked links on the live server.
+    options = {"latency_ms": 5, "link_base_url": live_server.url, **(marker.kwargs if marker else {})}
     with SandboxServer(
         webhook_url=f"{live_server.url}/whatsapp/webhook/", app_secret=settings.WHATSAPP_APP_SECRET, **options
     ) as server:

@@ -5,6 +5,10 @@ and the template list (`GET /{version}/{waba_id}/message_templates`) over real
 HTTP, answers with real-shaped bodies and errors, and posts signed status
 webhooks back (sent -> delivered -> read, or failed) from a background
 dispatcher that batches whatever has piled up into one POST, like Meta does.
+Once a message is read, a simulated person may tap it: its tracked link
+(`click_rate`: a real GET of the app's /r/<token>, as a phone's browser) or
+one of its quick replies (`reply_rate`: a signed inbound `button` message whose
+context.id is the message's id).
 
 Its HTTP side is one asyncio event loop in a thread (HTTP/1.1, keep-alive):
 a thousand requests a second waiting out a 200 ms latency are a thousand
@@ -93,7 +97,20 @@ TEMPLATES = [
     {"name": "winter_promo", "language": "en_US", "category": "MARKETING", "status": "PAUSED",
      "quality_score": {"score": "RED"}, "id": "900000000000005",
      "components": [{"type": "BODY", "text": "Winter deals for {{1}}.", "example": {"body_text": [["Ana"]]}}]},
+    # A tracked link (the URL button's suffix is each recipient's token) and two quick replies.
+    {"name": "spring_sale_link", "language": "en_US", "category": "MARKETING", "status": "APPROVED",
+     "quality_score": {"score": "GREEN"}, "id": "900000000000006",
+     "components": [{"type": "BODY", "text": "Hi {{1}}, our spring sale is on: 20% off everything this week.",
+                     "example": {"body_text": [["Ana"]]}},
+                    {"type": "BUTTONS", "buttons": [
+                        {"type": "URL", "text": "Shop the sale", "url": "http://localhost:8000/r/{{1}}",
+                         "example": ["http://localhost:8000/r/3xAmPlEtOkEn0001"]},
+                        {"type": "QUICK_REPLY", "text": "Show me more"},
+                        {"type": "QUICK_REPLY", "text": "Not now"}]}]},
 ]  # fmt: skip
+# A phone's browser: what the tracked link counts as a person (whatsapp's own preview fetch is not counted).
+PHONE_BROWSER = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Mobile Safari/537.36"
+OPT_OUT_BUTTONS = {"stop promotions"}  # the sandbox's taps never opt anyone out
 
 E164_DIGITS = re.compile(r"^\+?\d{6,15}$")
 
@@ -243,6 +260,9 @@ class SandboxServer(_HTTPMixin):
         fail_rate: float = 0.0,
         rate_limit_mps: float | None = None,
         read_rate: float = 0.7,
+        click_rate: float = 0.0,  # of read messages with a tracked link: the person taps it (GET link_base_url/r/..)
+        reply_rate: float = 0.0,  # of read messages with quick replies: the person taps one (context.id = ours)
+        link_base_url: str | None = None,  # where /r/<token> is served (the app); None: no link taps
         timeout_rate: float = 0.0,
         hang_seconds: float = 30.0,
         shuffle_rate: float = 0.0,
@@ -268,6 +288,12 @@ class SandboxServer(_HTTPMixin):
         self.fail_rate = fail_rate
         self.rate_limit_mps = rate_limit_mps
         self.read_rate = read_rate
+        self.click_rate = click_rate
+        self.reply_rate = reply_rate
+        self.link_base_url = link_base_url.rstrip("/") if link_base_url else None
+        # message id -> (to, link token or "", quick-reply texts): what a person could tap once they read it.
+        self._tappable: dict[str, tuple[str, str, list[str]]] = {}
+        self.taps: deque[tuple[str, str, int]] = deque(maxlen=100_000)  # (kind, message id, HTTP status or 0)
         self.timeout_rate = timeout_rate
         self.hang_seconds = hang_seconds
         self.shuffle_rate = shuffle_rate
@@ -418,6 +444,7 @@ class SandboxServer(_HTTPMixin):
         category = template_category(payload["template"]["name"])
         held = self.hold_us_marketing and category == "marketing" and to.startswith("1")
         pricing = self.pricing(to, category)
+        self._remember_taps(message_id, to, payload)
         self._queue_statuses(message_id, to, tracker, fails_later=failing, held=held, pricing=pricing)
         body = {
             "messaging_product": "whatsapp",
@@ -425,6 +452,70 @@ class SandboxServer(_HTTPMixin):
             "messages": [{"id": message_id, "message_status": "accepted"}],
         }
         return 200, body, self._chance(self.timeout_rate)
+
+    def _remember_taps(self, message_id: str, to: str, payload: dict) -> None:
+        """What the message offers to tap: its URL button's suffix (our token) and the template's quick replies."""
+        if not (self.click_rate or self.reply_rate):
+            return
+        template = next((t for t in self.templates if t["name"] == payload["template"]["name"]), {})
+        buttons = next((c.get("buttons", []) for c in template.get("components", []) if c["type"] == "BUTTONS"), [])
+        replies = [
+            b["text"] for b in buttons if b["type"] == "QUICK_REPLY" and b["text"].lower() not in OPT_OUT_BUTTONS
+        ]
+        token = ""
+        for component in payload["template"].get("components") or []:
+            if component.get("type") == "button" and component.get("sub_type") == "url":
+                token = str((component.get("parameters") or [{}])[0].get("text") or "")
+        if token or replies:
+            with self._random_lock:
+                if len(self._tappable) > 100_000:
+                    self._tappable.pop(next(iter(self._tappable)))
+                self._tappable[message_id] = (to, token, replies)
+
+    def _tap(self, statuses: list[dict]) -> None:
+        """After the person read it: maybe tap the tracked link (a real GET), maybe a quick reply (a webhook)."""
+        for item in statuses:
+            if item.get("status") != "read":
+                continue
+            with self._random_lock:
+                tappable = self._tappable.pop(item["id"], None)
+            if tappable is None:
+                continue
+            to, token, replies = tappable
+            if token and self.link_base_url and self._chance(self.click_rate):
+                self.taps.append(("click", item["id"], self._open_link(token)))
+                if self._chance(0.3):
+                    self.taps.append(("click", item["id"], self._open_link(token)))  # tapped again later
+            if replies and self._chance(self.reply_rate):
+                self.taps.append(("reply", item["id"], self.post_button_reply(to, self._choice(replies), item["id"])))
+
+    def _open_link(self, token: str) -> int:
+        request = urllib.request.Request(  # noqa: S310 (the app's own tracked link)
+            f"{self.link_base_url}/r/{token}", headers={"User-Agent": PHONE_BROWSER}
+        )
+        opener = urllib.request.build_opener(_NoRedirect)
+        try:
+            with opener.open(request, timeout=10) as response:
+                return response.status
+        except urllib.error.HTTPError as exc:
+            return exc.code  # 302 lands here: the redirect is not followed (the shop is not ours)
+        except (urllib.error.URLError, OSError) as exc:
+            logger.warning("sandbox: tracked link %s failed: %s", self.link_base_url, exc)
+            return 0
+
+    def post_button_reply(self, from_phone: str, text: str, context_id: str) -> int:
+        """A quick-reply tap on our message `context_id`, as Meta posts it (type button, context.id)."""
+        wa_id = from_phone.lstrip("+")
+        message = {
+            "context": {"from": self.display_phone_number, "id": context_id},
+            "from": wa_id,
+            "id": self.new_message_id(wa_id),
+            "timestamp": str(int(time.time())),
+            "type": "button",
+            "button": {"payload": text, "text": text},
+        }
+        contacts = [{"profile": {"name": "Sandbox User"}, "wa_id": wa_id}]
+        return self.post_value(self.value(contacts=contacts, messages=[message]))
 
     def pricing(self, to: str, category: str) -> dict:
         """Per-message pricing, as Meta puts it on the delivered status: free inside a customer-service window.
@@ -653,8 +744,15 @@ class SandboxServer(_HTTPMixin):
         for attempt in range(5):
             status = self.post_value(self.value(statuses=batch))
             self.webhook_posts.append((status, len(batch)))
+            if status == 200:
+                self._tap(batch)
             if status == 200 or not self.webhook_url or self._stop.wait(0.2 * 2**attempt):
                 return
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
 
 
 def validate_template_payload(payload) -> str | None:

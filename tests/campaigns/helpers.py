@@ -26,6 +26,7 @@ def running_campaign(contacts: int = 0, *, tag: str | None = None, now=START, **
 def assert_counters_match_recount(campaign: Campaign) -> None:
     campaign.refresh_from_db()
     fields = ["total", "pending", "queued", "sent", "delivered", "read", "failed", "skipped", "unknown", "cancelled"]
+    fields += ["clicked", "clickers", "replied", "converted"]
     before = {f: getattr(campaign, f) for f in fields}
     assert before == campaign_recount(campaign=campaign)
 

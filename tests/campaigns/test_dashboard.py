@@ -63,6 +63,9 @@ def test_dashboard_figures_follow_real_sends_and_status_events(settings):
         ("sent", 5, 62.5),  # 6 accepted, one of them failed afterwards
         ("delivered", 1, 12.5),
         ("read", 1, 12.5),
+        ("clickers", 0, 0.0),
+        ("replied", 0, 0.0),
+        ("converted", 0, 0.0),
     ]
     assert [(f.error_code, f.count) for f in dash.failures] == [(131026, 1), (131047, 1)]
     assert dash.failures[0].help == error_help(131026)

@@ -83,12 +83,12 @@ def test_recipients_export_lists_every_recipient_with_status_dates_and_errors(ad
     content = b"".join(export(admin_client, campaign, "recipients").streaming_content).decode()
     assert content.split("\r\n") == [
         "\ufeffphone,name,status,position,estimated_send_date,attempts,message_id,sent_at,delivered_at,read_at,failed_at,"
-        "error_code,reason",
+        "error_code,reason,clicks,first_clicked_at,replied_at,reply_button,reply_text,converted_at",
         "+14155550101,Ann Lee,read,0,2026-03-02,1,wamid.A,2026-03-02 09:30:05+00:00,2026-03-02 09:31:05+00:00,"
-        "2026-03-02 09:32:05+00:00,,,",
+        "2026-03-02 09:32:05+00:00,,,,0,,,,,",
         '+14155550102,"\'=HYPERLINK(""http://x.example"",""click"")",failed,1,2026-03-02,3,,,,,'
-        "2026-03-02 10:30:05+00:00,131026,Error 131026: Message undeliverable - the number is not on WhatsApp",
-        '+14155550103,"Bob, Jr.",failed,2,2026-03-03,1,,,,,2026-03-02 11:30:05+00:00,130472,\'-experiment',
+        "2026-03-02 10:30:05+00:00,131026,Error 131026: Message undeliverable - the number is not on WhatsApp,0,,,,,",
+        '+14155550103,"Bob, Jr.",failed,2,2026-03-03,1,,,,,2026-03-02 11:30:05+00:00,130472,\'-experiment,0,,,,,',
         "",
     ]
 

@@ -31,6 +31,7 @@ later_role_migrations = [
     ("audiences", "0004_suppression"),
     ("whatsapp", "0008_platform_alert_roles"),
     ("campaigns", "0014_cost_rate_cards_budget"),
+    ("campaigns", "0015_engagement_roles"),
 ]
 phones_migration = importlib.import_module("audiences.migrations.0005_contact_view_phone_numbers")
 APPS = ("campaigns", "audiences", "whatsapp")

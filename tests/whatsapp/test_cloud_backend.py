@@ -175,7 +175,7 @@ def test_list_templates_follows_paging_next(sandbox, cloud_backend):
     backend = cloud_backend(sandbox(templates_page_size=2))
     templates = backend.list_templates()
     assert [t["name"] for t in templates] == [
-        "hello_world", "spring_sale", "new_collection", "order_update", "winter_promo"]  # fmt: skip
+        "hello_world", "spring_sale", "new_collection", "order_update", "winter_promo", "spring_sale_link"]  # fmt: skip
 
 
 def test_paging_next_to_another_host_is_refused(cloud_backend, monkeypatch):

@@ -15,16 +15,16 @@ pytestmark = pytest.mark.django_db
 def test_sync_templates_pages_through_the_sandbox_and_upserts(sandbox, cloud_backend):
     cloud_backend(sandbox(templates_page_size=2))
     call_command("sync_templates")
-    assert MessageTemplate.objects.count() == 5
+    assert MessageTemplate.objects.count() == 6
     assert set(MessageTemplate.objects.approved().values_list("name", flat=True)) == {
-        "hello_world", "spring_sale", "new_collection", "order_update"}  # fmt: skip
+        "hello_world", "spring_sale", "new_collection", "order_update", "spring_sale_link"}  # fmt: skip
     paused = MessageTemplate.objects.get(name="winter_promo")
     assert paused.status == MessageTemplate.Status.PAUSED
     spring = MessageTemplate.objects.get(name="spring_sale")
     assert (spring.header_parameter_count(), spring.body_parameter_count(), spring.quality) == (1, 2, "GREEN")
 
     call_command("sync_templates")  # again: nothing new
-    assert MessageTemplate.objects.count() == 5
+    assert MessageTemplate.objects.count() == 6
 
 
 def test_templates_that_disappeared_are_marked_missing_and_no_longer_offered():

@@ -35,6 +35,12 @@ class Command(BaseCommand):
         parser.add_argument("--daily-cap", type=int)
         parser.add_argument("--header-media-url", default="")
         parser.add_argument("--budget", help="at most this much spent (the rate card's currency), e.g. 25.00")
+        parser.add_argument(
+            "--button-url",
+            default="",
+            help="tracked link destination (UTM parameters and {{contact.*}} placeholders allowed): the URL "
+            "button's suffix becomes each recipient's token and {{link}} the tracked link",
+        )
 
     def handle(self, *args, **opts):
         try:
@@ -45,6 +51,11 @@ class Command(BaseCommand):
             audience = Audience.objects.get(name=opts["audience"])
         except Audience.DoesNotExist as exc:
             raise CommandError(f"No audience named {opts['audience']!r}") from exc
+        from campaigns.links import link_problems
+
+        problems = link_problems(link_url=opts["button_url"])
+        if problems:
+            raise CommandError(f"--button-url: {problems[0]}")
         if opts["priority"] < 1:
             raise CommandError("--priority must be a positive integer")
         budget = None
@@ -68,5 +79,6 @@ class Command(BaseCommand):
             daily_cap=opts["daily_cap"],
             header_media_url=opts["header_media_url"],
             budget=budget,
+            link_url=opts["button_url"],
         )
         self.stdout.write(str(campaign.pk))

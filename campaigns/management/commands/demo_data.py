@@ -3,8 +3,10 @@
 An operator login, ~1,000 contacts imported through the real CSV import (with
 a few bad rows, to show how they are reported), the templates synced from the
 configured WhatsApp account (the local sandbox in the demo), two audiences, one
-running campaign and one draft for the operator to activate, and a first batch
-queued for the worker.
+running campaign, one running campaign with a tracked link and quick replies
+(the sandbox's people read, tap and reply; the demo shop then orders a few
+times, so the dashboard shows the funnel from sent to converted), one draft for
+the operator to activate, and a first batch queued for the worker.
 """
 
 import csv
@@ -22,7 +24,7 @@ from audiences.services import contacts_import
 from campaigns.models import Campaign, RateCard
 from campaigns.ratecards import rate_card_import
 from campaigns.services import CampaignValidationError, campaign_activate
-from campaigns.tasks import send_batch_task
+from campaigns.tasks import demo_orders_task, send_batch_task
 from whatsapp.errors import WhatsAppError
 from whatsapp.models import MessageTemplate
 from whatsapp.services import templates_sync
@@ -144,7 +146,35 @@ class Command(BaseCommand):
                 self.stdout.write(f"activated {vip_campaign}: {result.recipients_added} recipients")
                 # The worker picks this up as soon as it starts: the operator sees sends and webhooks at once.
                 send_batch_task.delay()
+        self._link_campaign(vip, now)
         Campaign.objects.get_or_create(
             name="Welcome — everyone (draft: activate me)",
             defaults={"template": hello, "parameters": [], "audience": everyone, "priority": 1, "start_at": now},
         )
+
+    def _link_campaign(self, audience: Audience, now) -> None:
+        template = MessageTemplate.objects.approved().filter(name="spring_sale_link").first()
+        if template is None:
+            return
+        campaign, created = Campaign.objects.get_or_create(
+            name="Spring sale — tracked link",
+            defaults={
+                "template": template,
+                "parameters": ["{{contact.first_name|there}}"],
+                "link_url": "https://shop.example/spring?utm_source=whatsapp&utm_medium=message&utm_campaign=spring",
+                "audience": audience,
+                "priority": 2,
+                "start_at": now,
+            },
+        )
+        if not created:
+            return
+        try:
+            result = campaign_activate(campaign=campaign, now=now)
+        except CampaignValidationError as exc:
+            self.stdout.write(f"demo campaign not activated: {'; '.join(exc.messages)}")
+            return
+        self.stdout.write(f"activated {campaign}: {result.recipients_added} recipients")
+        send_batch_task.delay()
+        # The demo shop orders once people have clicked (it waits for them).
+        demo_orders_task.apply_async((campaign.pk,), countdown=20)

@@ -11,7 +11,7 @@
   if (fieldset && message) fieldset.after(message);
   const placeholders = document.getElementById("campaign-placeholders");
   const slots = document.getElementById("campaign-placeholders-fields");
-  const names = ["template", "audience", "header_media_url"];
+  const names = ["template", "audience", "header_media_url", "link_url"];
   const output = document.getElementById("campaign-preview-box");
   const error = document.getElementById("campaign-preview-error");
   // Messages come translated from the page (change_form.html), English where it gives none.

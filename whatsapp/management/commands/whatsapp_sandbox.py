@@ -19,6 +19,11 @@ class Command(BaseCommand):
         parser.add_argument("--fail-rate", type=float, default=0.05, help="share of sends that fail (0..1)")
         parser.add_argument("--rate-limit-mps", type=float, default=80, help="above it: HTTP 429, code 130429")
         parser.add_argument("--read-rate", type=float, default=0.7)
+        parser.add_argument("--click-rate", type=float, default=0.3, help="read messages whose tracked link is tapped")
+        parser.add_argument("--reply-rate", type=float, default=0.2, help="read messages answered by a quick reply")
+        parser.add_argument(
+            "--link-base-url", default=None, help="where the app serves /r/<token> (default: from --webhook-url)"
+        )
         parser.add_argument("--timeout-rate", type=float, default=0.0, help="accept, then answer too late")
         parser.add_argument("--hang-seconds", type=float, default=None, help="default: the client's read timeout + 1")
         parser.add_argument("--shuffle-rate", type=float, default=0.0)
@@ -45,6 +50,9 @@ class Command(BaseCommand):
         if not settings.WHATSAPP_APP_SECRET:
             raise CommandError("WHATSAPP_APP_SECRET is not set: the sandbox signs its webhooks with it")
         hang = options["hang_seconds"]
+        link_base_url = options["link_base_url"]
+        if link_base_url is None and options["webhook_url"]:
+            link_base_url = options["webhook_url"].split("/whatsapp/")[0]
         sandbox = SandboxServer(
             webhook_url=options["webhook_url"] or None,
             app_secret=settings.WHATSAPP_APP_SECRET,
@@ -58,6 +66,9 @@ class Command(BaseCommand):
             fail_rate=options["fail_rate"],
             rate_limit_mps=options["rate_limit_mps"] or None,
             read_rate=options["read_rate"],
+            click_rate=options["click_rate"],
+            reply_rate=options["reply_rate"],
+            link_base_url=link_base_url,
             timeout_rate=options["timeout_rate"],
             hang_seconds=hang if hang is not None else settings.WHATSAPP_READ_TIMEOUT + 1,
             shuffle_rate=options["shuffle_rate"],
