@@ -8,6 +8,7 @@ from api.problems import not_found
 from api.views.audiences import AudienceViewSet
 from api.views.campaigns import CampaignViewSet, JobViewSet, RecipientViewSet
 from api.views.contacts import ContactViewSet, ImportViewSet, TagViewSet
+from api.views.conversions import ConversionViewSet
 from api.views.whatsapp import SenderViewSet, TemplateViewSet, WebhookEventViewSet
 
 app_name = "api"
@@ -22,6 +23,7 @@ router.register("templates", TemplateViewSet, basename="template")
 router.register("senders", SenderViewSet, basename="sender")
 router.register("campaigns", CampaignViewSet, basename="campaign")
 router.register("jobs", JobViewSet, basename="job")
+router.register("conversions", ConversionViewSet, basename="conversion")
 router.register("webhook-events", WebhookEventViewSet, basename="webhookevent")
 
 urlpatterns = [
