@@ -166,6 +166,8 @@ def test_create_campaign_takes_url_button_suffixes_and_an_empty_start(capsys):
 def test_postgres_materialises_with_set_based_inserts(django_assert_max_num_queries):
     ContactFactory.create_batch(50)
     campaign = CampaignFactory()
-    with django_assert_max_num_queries(20):
+    with django_assert_max_num_queries(
+        21
+    ):  # a fixed handful, the messaging limit's tier among them (whatsapp/tiers.py)
         assert campaign_activate(campaign=campaign, now=NOW).recipients_added == 50
     assert sorted(Recipient.objects.filter(campaign=campaign).values_list("position", flat=True)) == list(range(50))
