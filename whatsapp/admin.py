@@ -173,7 +173,7 @@ class WebhookEventAdmin(MaskedPhonesMixin, admin.ModelAdmin):
 
 @admin.register(Sender)
 class SenderAdmin(admin.ModelAdmin):
-    """The business account's sender numbers (superusers: no role has permissions on them)."""
+    """The business account's sender numbers: managers view and change them (sync the limit), viewers view them."""
 
     list_display = ("phone_number_id", "display_phone_number", "business_account_id", "throughput_mps",
                     "messaging_tier", "quality_rating", "tier_source", "tier_at")  # fmt: skip
