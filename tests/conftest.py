@@ -126,3 +126,14 @@ def cloud_sandbox(request, live_server, settings):
         reset_backend()
         yield server
     reset_backend()
+
+
+@pytest.fixture(autouse=True)
+def english_after_each_test():
+    """The language back to the default after each test: a request with Accept-Language leaves its language active
+    in the thread (LocaleMiddleware activates it and nothing deactivates it in tests), and the next test would read
+    Spanish where it expects the default."""
+    yield
+    from django.utils import translation
+
+    translation.deactivate()
