@@ -45,6 +45,7 @@ def main_branch_claim():
     source = git("show", f"{git('merge-base', 'HEAD', 'main')}:campaigns/batch.py")
     spec = importlib.util.spec_from_loader("batch_on_main", loader=None)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
     exec(compile(source, "campaigns/batch.py (merge base)", "exec"), module.__dict__)  # noqa: S102 (our own repository)
     return module._claim_round
 
