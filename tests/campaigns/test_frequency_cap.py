@@ -12,6 +12,7 @@ from campaigns.batch import batch_send
 from campaigns.frequency import frequency_capped, frequency_frees_on
 from campaigns.models import Campaign, Recipient
 from campaigns.plans import activation_plan
+from campaigns.preflight import campaign_preflight
 from campaigns.services import campaign_activate
 from campaigns.today import today_overview
 from tests.campaigns.helpers import START, assert_counters_match_recount, overlapping_campaigns, statuses
@@ -93,6 +94,11 @@ def test_the_plan_and_the_estimated_completion_wait_for_the_held_back(http_sandb
     assert frees_on == (START + 2 * DAY).date()
     plan = activation_plan(campaign=draft, now=now)
     assert any("5 recipients already had 1 marketing message(s)" in line for line in plan.lines)
+    # The activation's pre-flight (admin and `activate_campaign --dry-run`) reports them, held back, not skipped.
+    [capped] = [e for e in campaign_preflight(campaign=draft, now=now).exclusions if e.key == "frequency_capped"]
+    assert (capped.count, capped.skipped) == (5, False)
+    assert frees_on.isoformat() in capped.action
+    assert campaign_preflight(campaign=draft, now=now).estimated_completion == frees_on
     assert f"Estimated completion: {frees_on.isoformat()}." in plan.lines
     campaign_activate(campaign=draft, now=now)
     draft.refresh_from_db()
