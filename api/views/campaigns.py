@@ -416,7 +416,7 @@ class RecipientOut(serializers.ModelSerializer):
 
 class RecipientFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=Recipient.Status.choices)
-    error_code = django_filters.NumberFilter()
+    error_code = django_filters.NumberFilter(min_value=0, max_value=2**31 - 1, decimal_places=0)
 
     class Meta:
         model = Recipient

@@ -50,7 +50,8 @@ class ConversionIn(serializers.Serializer):
 
 
 class ConversionFilter(django_filters.FilterSet):
-    campaign = django_filters.NumberFilter(field_name="campaign_id")
+    # Bounded like the database's integer ids: a number past them is a 400, not an overflow in the query.
+    campaign = django_filters.NumberFilter(field_name="campaign_id", min_value=1, max_value=2**31 - 1, decimal_places=0)
     order_id = django_filters.CharFilter()
     via = django_filters.ChoiceFilter(choices=Conversion.Via.choices)
 

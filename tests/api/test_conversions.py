@@ -51,3 +51,12 @@ def test_a_viewer_key_may_read_orders_but_not_post_one(viewer_api):
     assert viewer_api.post(URL, order(recipient.phone), format="json").status_code == 403
     assert not Conversion.objects.exists()
     assert viewer_api.get(URL).status_code == 200
+
+
+def test_a_campaign_filter_past_the_ids_is_a_problem_not_a_server_error(manager_api):
+    """Found by schemathesis: a number past the database's integers overflowed the query (500)."""
+    answer = manager_api.get(URL, {"campaign": "-8.439788250572357e+71"})
+
+    assert answer.status_code == 400
+    assert answer["Content-Type"].startswith("application/problem+json")
+    assert manager_api.get(URL, {"campaign": "1"}).status_code == 200
