@@ -166,6 +166,7 @@ def test_create_campaign_takes_url_button_suffixes_and_an_empty_start(capsys):
 def test_postgres_materialises_with_set_based_inserts(django_assert_max_num_queries):
     ContactFactory.create_batch(50)
     campaign = CampaignFactory()
-    with django_assert_max_num_queries(20):
+    # A constant number, whatever the audience's size (21 with the outbound endpoints' subscriptions, read by the move).
+    with django_assert_max_num_queries(21):
         assert campaign_activate(campaign=campaign, now=NOW).recipients_added == 50
     assert sorted(Recipient.objects.filter(campaign=campaign).values_list("position", flat=True)) == list(range(50))
