@@ -231,3 +231,29 @@ def test_a_template_meta_pauses_raises_alert_raised_once(receiver, client):
     assert event["data"]["alert"]["severity"] == "error"
     assert campaign.template.name in event["data"]["alert"]["message"]
     assert Event.objects.filter(type="alert.raised").count() == 1
+
+
+@pytest.mark.django_db
+def test_the_admins_bulk_unsubscribe_and_resubscribe_raise_one_event_per_phone(django_capture_on_commit_callbacks):
+    from audiences.erasure import contact_erase
+    from audiences.services import contacts_set_subscription
+
+    Endpoint.objects.create(
+        url="http://127.0.0.1:9/", event_types=[EventType.CONTACT_OPTED_OUT, EventType.CONTACT_OPTED_IN]
+    )
+    ana, bo, erased = (ContactFactory(phone=f"+1415555010{n}") for n in (1, 2, 3))
+    everyone = Contact.objects.filter(pk__in=[ana.pk, bo.pk])
+    R = Contact.SubscriptionReason
+
+    with django_capture_on_commit_callbacks():
+        contacts_set_subscription(contacts=everyone, subscribed=False, reason=R.ADMIN, at=START)
+        contacts_set_subscription(contacts=everyone, subscribed=False, reason=R.ADMIN, at=START)  # nothing new
+        contacts_set_subscription(contacts=everyone.filter(pk=ana.pk), subscribed=True, reason=R.ADMIN, at=START)
+        contact_erase(contact=erased, now=START)
+
+    events = sorted(Event.objects.values_list("type", "data__phone"))
+    assert events == [
+        ("contact.opted_in", "+14155550101"),
+        ("contact.opted_out", "+14155550101"),
+        ("contact.opted_out", "+14155550102"),
+    ]  # the erased number suppressed, but not announced
