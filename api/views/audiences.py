@@ -5,12 +5,11 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import mixins, serializers
+from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from api.history import ADDITION, CHANGE, DELETION, history_log
-from api.views.base import ApiViewSet
+from api.views.base import ApiModelViewSet
 from api.views.contacts import ContactOut
 from audiences.indexes import attribute_indexes_follow
 from audiences.models import Audience
@@ -43,14 +42,7 @@ class AudienceSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError(exc.messages) from exc
 
 
-class AudienceViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    mixins.DestroyModelMixin,
-    ApiViewSet,
-):
+class AudienceViewSet(ApiModelViewSet):
     queryset = Audience.objects.order_by("-id")
     serializer_class = AudienceSerializer
     filterset_fields = ["name"]
@@ -60,22 +52,20 @@ class AudienceViewSet(
         "preview_rules": ["audiences.view_audience", "audiences.view_contact"],
     }
 
+    # As the admin's save: the attribute indexes follow the rules (PostgreSQL), in the write's transaction.
     def perform_create(self, serializer):
         with transaction.atomic():
-            audience = serializer.save()
-            attribute_indexes_follow()  # as the admin's save: the attribute indexes follow the rules (PostgreSQL)
-        history_log(user=self.request.user, obj=audience, flag=ADDITION, message="Added")
+            super().perform_create(serializer)
+            attribute_indexes_follow()
 
     def perform_update(self, serializer):
         with transaction.atomic():
-            audience = serializer.save()
+            super().perform_update(serializer)
             attribute_indexes_follow()
-        history_log(user=self.request.user, obj=audience, flag=CHANGE, message="Changed")
 
     def perform_destroy(self, instance):
-        history_log(user=self.request.user, obj=instance, flag=DELETION, message="Deleted")
         with transaction.atomic():
-            instance.delete()
+            super().perform_destroy(instance)
             attribute_indexes_follow()
 
     @extend_schema(

@@ -10,8 +10,9 @@ REST_FRAMEWORK setting.
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter
-from rest_framework import viewsets
+from rest_framework import mixins, viewsets
 
+from api.history import ADDITION, CHANGE, DELETION, history_log
 from api.idempotency import HEADER, Replay, idempotency_claim, idempotency_release, idempotency_store
 
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
@@ -58,3 +59,24 @@ class ApiViewMixin:
 
 class ApiViewSet(ApiViewMixin, viewsets.GenericViewSet):
     pass
+
+
+class ApiModelViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    ApiViewSet,
+):
+    """A model's CRUD, each write in the admin's history under the key's user (as the admin logs its own)."""
+
+    def perform_create(self, serializer):
+        history_log(user=self.request.user, obj=serializer.save(), flag=ADDITION, message="Added")
+
+    def perform_update(self, serializer):
+        history_log(user=self.request.user, obj=serializer.save(), flag=CHANGE, message="Changed")
+
+    def perform_destroy(self, instance):
+        history_log(user=self.request.user, obj=instance, flag=DELETION, message="Deleted")
+        instance.delete()

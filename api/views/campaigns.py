@@ -17,10 +17,10 @@ from rest_framework.exceptions import NotFound
 from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 
-from api.history import ADDITION, CHANGE, DELETION, history_log
+from api.history import ADDITION, CHANGE, history_log
 from api.pagination import PositionCursorPagination
 from api.serializers import PhoneField
-from api.views.base import ApiViewSet
+from api.views.base import ApiModelViewSet, ApiViewSet
 from audiences.models import Audience
 from audiences.phones import can_see_phones, mask_phones_in_text
 from campaigns import jobs, services
@@ -192,14 +192,7 @@ def _message(text: str) -> dict:
 Message = inline_serializer("ActionDone", {"detail": serializers.CharField(), "campaign": CampaignSerializer()})
 
 
-class CampaignViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    mixins.DestroyModelMixin,
-    ApiViewSet,
-):
+class CampaignViewSet(ApiModelViewSet):
     queryset = Campaign.objects.order_by("-id")
     serializer_class = CampaignSerializer
     filterset_class = CampaignFilter
@@ -210,18 +203,6 @@ class CampaignViewSet(
         "clone": ["campaigns.add_campaign", "campaigns.view_campaign"],
         "test_send": ["campaigns.change_campaign"],
     }
-
-    def perform_create(self, serializer):
-        campaign = serializer.save()
-        history_log(user=self.request.user, obj=campaign, flag=ADDITION, message="Added")
-
-    def perform_update(self, serializer):
-        campaign = serializer.save()
-        history_log(user=self.request.user, obj=campaign, flag=CHANGE, message="Changed")
-
-    def perform_destroy(self, instance):
-        history_log(user=self.request.user, obj=instance, flag=DELETION, message="Deleted")
-        instance.delete()
 
     def _done(self, campaign: Campaign, text: str, *, log: bool = True) -> Response:
         if log:

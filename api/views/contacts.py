@@ -16,7 +16,7 @@ from rest_framework.response import Response
 
 from api.history import ADDITION, CHANGE, DELETION, history_log
 from api.serializers import PhoneField
-from api.views.base import ApiViewSet
+from api.views.base import ApiModelViewSet, ApiViewSet
 from audiences import jobs as import_jobs
 from audiences.attributes import normalize_key
 from audiences.erasure import contact_erase
@@ -246,30 +246,11 @@ class TagOut(serializers.ModelSerializer):
         fields = ["id", "name"]
 
 
-class TagViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    mixins.DestroyModelMixin,
-    ApiViewSet,
-):
+class TagViewSet(ApiModelViewSet):
     queryset = Tag.objects.order_by("name")
     serializer_class = TagOut
     filterset_fields = ["name"]
     ordering_fields = ["id", "name"]
-
-    def perform_create(self, serializer):
-        tag = serializer.save()
-        history_log(user=self.request.user, obj=tag, flag=ADDITION, message="Added")
-
-    def perform_update(self, serializer):
-        tag = serializer.save()
-        history_log(user=self.request.user, obj=tag, flag=CHANGE, message="Changed")
-
-    def perform_destroy(self, instance):
-        history_log(user=self.request.user, obj=instance, flag=DELETION, message="Deleted")
-        instance.delete()
 
 
 class ImportOut(serializers.Serializer):
