@@ -10,8 +10,6 @@ import importlib
 
 from django.db import migrations, models
 
-MANAGERS = "Campaign managers"
-VIEWERS = "Campaign viewers"
 REASONS = [
     ("keyword", "Keyword (STOP / START)"),
     ("api_error_131050", "WhatsApp error 131050 (user stopped marketing)"),
@@ -36,17 +34,7 @@ def backfill(apps, schema_editor):
 
 def grant_roles(apps, schema_editor):
     roles = importlib.import_module("campaigns.migrations.0006_operator_roles")
-    using = schema_editor.connection.alias
-    roles._ensure_permissions(apps, using)
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    perms = Permission.objects.using(using).filter(
-        content_type__app_label="audiences", content_type__model="suppression"
-    )
-    for name, granted in ((MANAGERS, perms), (VIEWERS, perms.filter(codename__startswith="view_"))):
-        group = Group.objects.using(using).filter(name=name).first()
-        if group is not None:
-            group.permissions.add(*granted)
+    roles.grant_later(apps, schema_editor, app_label="audiences", models=["suppression"])
 
 
 class Migration(migrations.Migration):

@@ -55,6 +55,25 @@ def create_roles(apps, schema_editor):
         group.permissions.set(list(granted))
 
 
+def grant_later(apps, schema_editor, *, app_label: str, models: list[str], managers: list[str] | None = None):
+    """A model added after this migration joins the roles (this one froze their lists): the managers get its
+    permissions (only the codenames in `managers` when given), the viewers its view_ ones. The later migrations'
+    `grant_roles` call it; adding twice is harmless."""
+    using = schema_editor.connection.alias
+    _ensure_permissions(apps, using)
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    perms = Permission.objects.using(using).filter(content_type__app_label=app_label, content_type__model__in=models)
+    granted = {
+        MANAGERS: perms if managers is None else perms.filter(codename__in=managers),
+        VIEWERS: perms.filter(codename__startswith="view_"),
+    }
+    for name, given in granted.items():
+        group = Group.objects.using(using).filter(name=name).first()
+        if group is not None:
+            group.permissions.add(*given)
+
+
 def delete_roles(apps, schema_editor):
     apps.get_model("auth", "Group").objects.using(schema_editor.connection.alias).filter(
         name__in=[MANAGERS, VIEWERS]

@@ -9,21 +9,11 @@ from django.db import migrations, models
 
 # Campaign managers and viewers may see the rate cards' history (campaigns 0006 froze its lists: a model added
 # later joins the roles in its own migration).
-MANAGERS = "Campaign managers"
-VIEWERS = "Campaign viewers"
 
 
 def grant_roles(apps, schema_editor):
     roles = importlib.import_module("campaigns.migrations.0006_operator_roles")
-    using = schema_editor.connection.alias
-    roles._ensure_permissions(apps, using)
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    perms = Permission.objects.using(using).filter(content_type__app_label="campaigns", content_type__model="ratecard")
-    for name in (MANAGERS, VIEWERS):
-        group = Group.objects.using(using).filter(name=name).first()
-        if group is not None:
-            group.permissions.add(*perms)
+    roles.grant_later(apps, schema_editor, app_label="campaigns", models=["ratecard"])
 
 
 class Migration(migrations.Migration):

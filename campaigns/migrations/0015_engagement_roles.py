@@ -7,23 +7,10 @@ import importlib
 
 from django.db import migrations
 
-MANAGERS = "Campaign managers"
-VIEWERS = "Campaign viewers"
-
 
 def grant_roles(apps, schema_editor):
     roles = importlib.import_module("campaigns.migrations.0006_operator_roles")
-    using = schema_editor.connection.alias
-    roles._ensure_permissions(apps, using)
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    perms = Permission.objects.using(using).filter(
-        content_type__app_label="campaigns", content_type__model__in=["click", "conversion"]
-    )
-    for name, granted in ((MANAGERS, perms), (VIEWERS, perms.filter(codename__startswith="view_"))):
-        group = Group.objects.using(using).filter(name=name).first()
-        if group is not None:
-            group.permissions.add(*granted)
+    roles.grant_later(apps, schema_editor, app_label="campaigns", models=["click", "conversion"])
 
 
 class Migration(migrations.Migration):
