@@ -249,9 +249,11 @@ class Sender(models.Model):
 
     class Meta:
         ordering = ["id"]
-        verbose_name = "sender number"
-        # Account configuration, like the WHATSAPP_* settings: superusers only (the roles stay as they are).
-        default_permissions = ()
+        verbose_name = _("sender number")
+        verbose_name_plural = _("sender numbers")
+        # Numbers are added by superusers (account configuration, like the WHATSAPP_* settings); the roles see them
+        # (their tier and quality) and managers change them (the messaging limit's sync button): whatsapp 0011.
+        default_permissions = ("view", "change")
 
     def __str__(self) -> str:
         return self.display_phone_number or self.phone_number_id

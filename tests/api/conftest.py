@@ -19,6 +19,7 @@ def ensure_roles() -> None:
     importlib.import_module("campaigns.migrations.0006_operator_roles").create_roles(apps, editor)
     importlib.import_module("audiences.migrations.0005_contact_view_phone_numbers").grant_to_managers(apps, editor)
     importlib.import_module("campaigns.migrations.0015_engagement_roles").grant_roles(apps, editor)
+    importlib.import_module("whatsapp.migrations.0011_sender_roles").grant_roles(apps, editor)
 
 
 @pytest.fixture

@@ -144,3 +144,14 @@ def test_requests_are_throttled_per_key(manager_key, viewer_key, monkeypatch):
     assert int(throttled["Retry-After"]) > 0
     assert client_for(viewer_key).get("/api/v1/tags/").status_code == 200  # another key has its own budget
     cache.clear()
+
+
+def test_the_roles_read_the_sender_numbers_and_their_tier(manager_api, viewer_api):
+    """whatsapp 0010/0011: the numbers (tier, quality) are the roles' to see; before, only superusers saw them."""
+    from whatsapp.models import Sender
+
+    Sender.objects.create(phone_number_id="100000000000009", display_phone_number="+351 910 000 009")
+    for api in (manager_api, viewer_api):
+        answer = api.get("/api/v1/senders/")
+        assert answer.status_code == 200
+        assert [s["phone_number_id"] for s in answer.json()["results"]] == ["100000000000009"]

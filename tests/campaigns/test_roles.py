@@ -32,7 +32,7 @@ later_role_migrations = [
     ("whatsapp", "0008_platform_alert_roles"),
     ("campaigns", "0014_cost_rate_cards_budget"),
     ("campaigns", "0015_engagement_roles"),
-    ("whatsapp", "0010_sender_roles"),
+    ("whatsapp", "0011_sender_roles"),
 ]
 phones_migration = importlib.import_module("audiences.migrations.0005_contact_view_phone_numbers")
 APPS = ("campaigns", "audiences", "whatsapp")
