@@ -182,6 +182,14 @@ class SenderAdmin(admin.ModelAdmin):
     actions = ["sync_messaging_limit"]
     change_list_template = "admin/whatsapp/sender/change_list.html"
 
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        if request.user.is_superuser:
+            return fields
+        # The account's identifiers are configuration (superusers, like the WHATSAPP_* settings): a manager may
+        # change a number's rate and sync its limit, not which WhatsApp number or account it is.
+        return (*fields, "phone_number_id", "display_phone_number", "business_account_id")
+
     @admin.action(description=_("Sync the messaging limit from WhatsApp"))
     def sync_messaging_limit(self, request, queryset=None):
         """The admin button: the same service as `manage.py sync_messaging_limit` and its periodic task."""

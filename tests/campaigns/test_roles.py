@@ -20,7 +20,7 @@ from campaigns.services import campaign_pause, campaign_recount
 from tests.campaigns.helpers import START, running_campaign, statuses
 from tests.factories.audiences import ContactFactory
 from tests.factories.campaigns import CampaignFactory
-from tests.factories.users import MANAGERS, VIEWERS
+from tests.factories.users import MANAGERS, VIEWERS, UserFactory
 from whatsapp.backends.locmem import LocmemBackend
 from whatsapp.models import MessageTemplate, WebhookEvent
 
@@ -399,3 +399,14 @@ def test_a_manager_replays_a_webhook_and_the_replay_is_recorded(manager_client, 
     assert webhook_event.replay_count == 1
     entry = LogEntry.objects.get()
     assert (entry.object_id, entry.get_change_message()) == (str(webhook_event.pk), "Replayed: processed, 0 event(s)")
+
+
+def test_a_manager_changes_a_numbers_rate_but_not_which_number_it_is(client):
+    from whatsapp.models import Sender
+
+    sender = Sender.objects.create(phone_number_id="100000000000009", display_phone_number="+351 910 000 009")
+    client.force_login(UserFactory(username="manager-senders", groups=[MANAGERS]))
+    url = reverse("admin:whatsapp_sender_change", args=[sender.pk])
+    page = client.get(url)
+    assert page.status_code == 200
+    assert 'name="throughput_mps"' in page.content.decode() and 'name="phone_number_id"' not in page.content.decode()
