@@ -1,5 +1,5 @@
 """Benchmark: the campaign dashboard of a 1,000,000-recipient campaign on PostgreSQL (targets: queries < 300 ms;
-with engagement, the selector < 100 ms).
+with engagement, the selector < 100 ms and the whole page < 100 ms).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/dash_bench .venv/bin/python bench/dashboard.py [--rows N]
 
@@ -21,7 +21,9 @@ table, as until autovacuum passes), then, after VACUUM ANALYZE, over --runs:
 - `campaign_dashboard` (the page's queries: counters, CampaignDay, failures
   grouped by code), p50 / p95, and each of its queries' share;
 - the whole page through django.test.Client logged in as a superuser
-  (session, permissions, selector, three SVG charts, template);
+  (session, permissions, selector, lifecycle buttons, three SVG charts,
+  template), p50 / p95, printed next to the selector's, with the number of
+  queries of one page, their total time and the slowest one;
 - the comparison, in the same run: the same per-day figures computed straight
   from the recipient rows with GROUP BY (`lifecycle.day_counts`, what
   `campaign_days_rebuild` uses), p50 over 3 runs.
@@ -252,6 +254,12 @@ def main() -> None:
     url = reverse("admin:campaigns_campaign_dashboard", args=[campaign.pk])
     page_ms, response = timed(lambda: client.get(url), args.runs)
     content = response.content.decode()
+    # Every query of one page, the selector's and any other (session, user, the lifecycle buttons' checks):
+    # a slow one outside the selector is where the page's time went before (the Retry failed button, 375 ms).
+    with CaptureQueriesContext(connection) as captured:
+        client.get(url)
+    page_query_ms = [float(q["time"]) * 1000 for q in captured.captured_queries]
+    slowest = max(captured.captured_queries, key=lambda q: float(q["time"]))
     charts_drawn = all(f'id="{chart}"' in content for chart in ("chart-daily", "chart-progress", "chart-funnel"))
 
     # The comparison: the same per-day figures grouped straight from the recipient rows.
@@ -276,6 +284,12 @@ def main() -> None:
                 "progress_days": len(dashboard.progress),
                 "selector_ms_p50": p(dashboard_ms, 0.5),
                 "selector_ms_p95": p(dashboard_ms, 0.95),
+                "page_ms_p50": p(page_ms, 0.5),
+                "page_ms_p95": p(page_ms, 0.95),
+                "group_by_recipients_ms_p50": p(recount_ms, 0.5),
+                "page_queries": len(page_query_ms),
+                "page_sql_ms": round(sum(page_query_ms), 1),
+                "page_slowest_query": {"ms": round(float(slowest["time"]) * 1000, 1), "sql": slowest["sql"][:160]},
                 "selector_queries": len(per_query_ms),
                 "selector_query_ms": per_query_ms,
                 "failures_query_plan": failures_plan,
@@ -285,15 +299,13 @@ def main() -> None:
                     "reply_buttons": {b["payload"]: b["count"] for b in dashboard.reply_buttons},
                     "replies_query_plan": replies_plan,
                 },
-                "page_ms_p50": p(page_ms, 0.5),
-                "page_ms_p95": p(page_ms, 0.95),
                 "page_status": response.status_code,
                 "page_kb": round(len(content) / 1024, 1),
                 "page_charts_drawn": charts_drawn,
-                "group_by_recipients_ms_p50": p(recount_ms, 0.5),
                 "group_by_equals_campaign_days": grouped == kept,
                 "runs": args.runs,
-                "target": "selector (the page's queries) < 300 ms on 1M recipients; < 100 ms with engagement",
+                "target": "selector (the page's queries) < 300 ms on 1M recipients; < 100 ms with engagement; "
+                "the whole page < 100 ms (issue 17)",
                 "note": "selector = campaign_dashboard (counters + CampaignDay rows + failures grouped by code "
                 "+ replies per button + revenue per currency); "
                 "page = django.test.Client GET as a superuser (session, auth, selector, SVG, template); "

@@ -26,7 +26,7 @@ from django.utils.translation import gettext_lazy
 
 from campaigns import jobs, plans, services
 from campaigns.models import Campaign
-from campaigns.retry import RETRY_FROM, RetryRefused, retry_failed_plan
+from campaigns.retry import RETRY_FROM, RetryRefused, retry_failed_any
 
 C = Campaign.Status
 OPEN = (C.DRAFT, C.SCHEDULED, C.RUNNING, C.PAUSED)
@@ -83,7 +83,7 @@ def _allowed(action: Action, *, model_admin, request, campaign: Campaign) -> boo
         return False
     if action.counter and getattr(campaign, action.counter) <= 0:
         return False
-    if action.name == "retry_failed" and not retry_failed_plan(campaign=campaign).retryable:
+    if action.name == "retry_failed" and not retry_failed_any(campaign=campaign):
         return False  # every failure is one a resend cannot fix: a button would lead to "nothing to retry"
     return getattr(model_admin, f"has_{action.permission}_permission")(request)
 

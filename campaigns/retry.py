@@ -124,6 +124,25 @@ def _never_retried() -> Q:
     return Q(error_code__in=PERMANENT_CODES | OPT_OUT_CODES) | unsubscribed
 
 
+def retry_failed_any(*, campaign: Campaign) -> bool:
+    """Whether "Retry failed" would requeue anyone now (`retry_failed_plan(...).retryable > 0`), for its button.
+
+    The plan's grouped query joins every failed row to its contact (375 ms on a million recipients), more than the
+    campaign page and the dashboard need to draw a button. Here: the failed rows' codes, read from the partial index
+    `campaigns_rcpt_failed` alone, then one EXISTS over the rows of the codes a resend can fix, stopping at the
+    first whose contact has not unsubscribed. Filtering the codes inside the EXISTS instead would visit every
+    failed row when none is retryable (300 ms cold on the bench).
+    """
+    failed = Recipient.objects.filter(campaign_id=campaign.pk, status=R.FAILED)
+    codes = set(failed.order_by().values_list("error_code", flat=True).distinct())
+    retried = {code for code in codes if code is not None} - PERMANENT_CODES - OPT_OUT_CODES
+    if not retried and None not in codes:
+        return False
+    of_retried = Q(error_code__in=retried) | Q(error_code__isnull=True) if None in codes else Q(error_code__in=retried)
+    unsubscribed = Q(contact__subscription=Contact.Subscription.UNSUBSCRIBED)
+    return failed.filter(of_retried).exclude(unsubscribed).exists()
+
+
 def retry_failed_plan(*, campaign: Campaign) -> RetryPlan:
     """The numbers of a "Retry failed" now, read in one grouped query over the campaign's failed rows."""
     status = Campaign.objects.filter(pk=campaign.pk).values_list("status", flat=True).first() or campaign.status

@@ -6,7 +6,7 @@ import pytest
 
 from audiences.models import Contact
 from campaigns.models import Campaign, Recipient
-from campaigns.retry import RetryRefused, campaign_retry_failed, retry_failed_plan
+from campaigns.retry import RetryRefused, campaign_retry_failed, retry_failed_any, retry_failed_plan
 from campaigns.services import CampaignStateError, batch_send, campaign_cancel, campaign_resend_unknown
 from tests.campaigns.helpers import START, assert_counters_match_recount, running_campaign
 from whatsapp.backends.locmem import LocmemBackend
@@ -64,6 +64,19 @@ def test_only_failures_a_resend_can_fix_are_requeued_and_the_others_are_counted_
     assert sorted(still_failed.values_list("error_code", flat=True)) == [130429, 130472, 131026, 131050]
     assert still_failed.get(error_code=130429).contact.subscription == Contact.Subscription.UNSUBSCRIBED
     assert_counters_match_recount(campaign)
+
+
+@pytest.mark.parametrize("code", list(CODES))
+def test_the_button_check_agrees_with_the_plan_for_each_code_and_an_unsubscribed_contact(code):
+    """retry_failed_any (the lifecycle button's one EXISTS) is retry_failed_plan(...).retryable > 0."""
+    campaign = failed_campaign(unsubscribed_transient=False)
+    Recipient.objects.filter(campaign=campaign).exclude(error_code=code).update(status=R.SENT)
+    assert retry_failed_any(campaign=campaign) is CODES[code] is (retry_failed_plan(campaign=campaign).retryable > 0)
+    Contact.objects.filter(campaign_recipients__campaign=campaign).update(
+        subscription=Contact.Subscription.UNSUBSCRIBED
+    )
+    assert retry_failed_any(campaign=campaign) is False
+    assert retry_failed_plan(campaign=campaign).retryable == 0
 
 
 def test_a_131049_failure_comes_back_no_sooner_than_24_hours_after_it_failed():
