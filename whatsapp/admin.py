@@ -19,8 +19,24 @@ from whatsapp.models import MessageTemplate, PlatformAlert, Sender, WebhookEvent
 from whatsapp.services import templates_sync, webhook_event_replay
 
 
+class AccountSyncMixin:
+    """A changelist whose `sync_action` works on the whole account: its button runs it with nothing selected."""
+
+    sync_action = ""
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_sync": self.has_change_permission(request)}
+        if request.method == "POST" and request.POST.get("action") == self.sync_action:
+            post = request.POST.copy()
+            if not post.getlist(admin.helpers.ACTION_CHECKBOX_NAME):
+                post.setlist(admin.helpers.ACTION_CHECKBOX_NAME, [""])
+                post["select_across"] = "1"
+                request.POST = post
+        return super().changelist_view(request, extra_context)
+
+
 @admin.register(MessageTemplate)
-class MessageTemplateAdmin(admin.ModelAdmin):
+class MessageTemplateAdmin(AccountSyncMixin, admin.ModelAdmin):
     list_display = ["name", "language", "category", "status", "quality", "parameters", "synced_at"]
     list_filter = ["status", "category", "language"]
     search_fields = ["name"]
@@ -28,6 +44,7 @@ class MessageTemplateAdmin(admin.ModelAdmin):
                        "preview", "status_event", "status_detail", "status_changed_at", "previous_quality",
                        "quality_changed_at", "previous_category", "category_changed_at"]  # fmt: skip
     actions = ["sync_templates"]
+    sync_action = "sync_templates"
     change_list_template = "admin/whatsapp/messagetemplate/change_list.html"
 
     @admin.display(description=_("parameters (header / body)"))
@@ -61,17 +78,6 @@ class MessageTemplateAdmin(admin.ModelAdmin):
             change_message=f"Synced templates from the WhatsApp account: {result}",
         )
         self.message_user(request, gettext("Templates synced: %(result)s.") % {"result": result}, messages.SUCCESS)
-
-    def changelist_view(self, request, extra_context=None):
-        extra_context = {**(extra_context or {}), "can_sync": self.has_change_permission(request)}
-        # The sync action works on the whole account, so allow it with nothing selected.
-        if request.method == "POST" and request.POST.get("action") == "sync_templates":
-            post = request.POST.copy()
-            if not post.getlist(admin.helpers.ACTION_CHECKBOX_NAME):
-                post.setlist(admin.helpers.ACTION_CHECKBOX_NAME, [""])
-                post["select_across"] = "1"
-                request.POST = post
-        return super().changelist_view(request, extra_context)
 
 
 @admin.register(WebhookEvent)
@@ -172,7 +178,7 @@ class WebhookEventAdmin(MaskedPhonesMixin, admin.ModelAdmin):
 
 
 @admin.register(Sender)
-class SenderAdmin(admin.ModelAdmin):
+class SenderAdmin(AccountSyncMixin, admin.ModelAdmin):
     """The business account's sender numbers: managers view and change them (sync the limit), viewers view them."""
 
     list_display = ("phone_number_id", "display_phone_number", "business_account_id", "throughput_mps",
@@ -180,6 +186,7 @@ class SenderAdmin(admin.ModelAdmin):
     search_fields = ("phone_number_id", "display_phone_number")
     readonly_fields = ("messaging_tier", "quality_rating", "tier_source", "tier_at")
     actions = ["sync_messaging_limit"]
+    sync_action = "sync_messaging_limit"
     change_list_template = "admin/whatsapp/sender/change_list.html"
 
     def get_readonly_fields(self, request, obj=None):
@@ -210,17 +217,6 @@ class SenderAdmin(admin.ModelAdmin):
             % {"result": result, "value": limit.value, "source": limit.source},
             messages.SUCCESS,
         )
-
-    def changelist_view(self, request, extra_context=None):
-        extra_context = {**(extra_context or {}), "can_sync": self.has_change_permission(request)}
-        # The sync works on every number, so allow it with nothing selected.
-        if request.method == "POST" and request.POST.get("action") == "sync_messaging_limit":
-            post = request.POST.copy()
-            if not post.getlist(admin.helpers.ACTION_CHECKBOX_NAME):
-                post.setlist(admin.helpers.ACTION_CHECKBOX_NAME, [""])
-                post["select_across"] = "1"
-                request.POST = post
-        return super().changelist_view(request, extra_context)
 
 
 @admin.register(PlatformAlert)
