@@ -187,10 +187,10 @@ def _validate_outcome(outcome) -> dict:
 
 def _outcome_q(outcome: dict) -> Q:
     """EXISTS (the contact's row in the campaign, with the outcome): one subquery in the audience's query."""
-    from campaigns.models import Recipient
+    from campaigns.models import REACHED_STATUSES, Recipient
 
     S = Recipient.Status
-    reached = [S.SENT, S.DELIVERED, S.READ]
+    reached = list(REACHED_STATUSES)  # as the "did not click" index's condition says it
     tests = {
         "received": Q(status__in=[S.DELIVERED, S.READ]),
         "read": Q(status=S.READ),

@@ -190,6 +190,11 @@ class Campaign(models.Model):
         return self.name
 
 
+# The statuses of a recipient the campaign reached: "did not read" and "did not click" are among them
+# (audiences/rules.py), and the "did not click" index's condition names them.
+REACHED_STATUSES = ("sent", "delivered", "read")
+
+
 class Recipient(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", pgettext_lazy("recipient status", "Pending")
@@ -299,6 +304,26 @@ class Recipient(models.Model):
                 include=["reply_text"],
                 condition=models.Q(replied_at__isnull=False),
                 name="campaigns_rcpt_replied",
+            ),
+            # Audiences from outcomes (audiences/rules.py `_outcome_q`): each outcome's rows of a campaign as
+            # contact ids in order, an index-only scan the preview merges with the subscribed contacts'
+            # (audiences' aud_contact_subscribed). Received, read, did not read and failed by status; the
+            # others by their own partial index, whose condition is the outcome's test.
+            models.Index(fields=["campaign", "status", "contact"], name="campaigns_rcpt_outcome"),
+            models.Index(
+                fields=["campaign", "contact"],
+                condition=models.Q(status__in=REACHED_STATUSES, clicked_at__isnull=True),
+                name="campaigns_rcpt_not_clicked",
+            ),
+            models.Index(
+                fields=["campaign", "contact"],
+                condition=models.Q(clicked_at__isnull=False),
+                name="campaigns_rcpt_clicked",
+            ),
+            models.Index(
+                fields=["campaign", "contact"],
+                condition=models.Q(converted_at__isnull=False),
+                name="campaigns_rcpt_converted",
             ),
         ]
 
