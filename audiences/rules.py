@@ -25,7 +25,9 @@ DISTINCT. Tag tests: on PostgreSQL, `tag_ids && ARRAY[...]` (any), `@>` (all)
 and `NOT (... && ...)` (exclude) over Contact.tag_ids, the GIN-indexed copy of
 the contact's tags kept by triggers (migration 0002); elsewhere EXISTS over the
 links. Outcomes are EXISTS over the campaign's recipient rows of the contact
-(its `contact_id`), so they stay in the same single query. The subscribed-only
+(its `contact_id`), so they stay in the same single query; on PostgreSQL each
+outcome's rows are an index-only scan of contact ids (the indexes of
+campaigns/models.py Recipient named for the outcomes). The subscribed-only
 filter is added by the selector, whatever the rules say.
 """
 
