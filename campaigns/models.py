@@ -190,6 +190,11 @@ class Campaign(models.Model):
         return self.name
 
 
+# The statuses of a recipient the campaign reached: "did not read" and "did not click" are among them
+# (audiences/rules.py), and the "did not click" index's condition names them.
+REACHED_STATUSES = ("sent", "delivered", "read")
+
+
 class Recipient(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", pgettext_lazy("recipient status", "Pending")
@@ -283,22 +288,45 @@ class Recipient(models.Model):
             models.Index(fields=["status", "claimed_at"], name="campaigns_rcpt_lease"),
             # Admin filters.
             models.Index(fields=["campaign", "error_code"], name="campaigns_rcpt_error"),
-            # The dashboard's failures by code: an index-only scan of the campaign's failed rows (a few percent).
+            # The dashboard's failures by code: an index-only scan of the campaign's failed rows (a few percent);
+            # with the contact, the "failed with this code" outcome's too.
             models.Index(
                 fields=["campaign", "error_code"],
-                include=["failed_at", "error_title"],
+                include=["failed_at", "error_title", "contact"],
                 condition=models.Q(status="failed"),
                 name="campaigns_rcpt_failed",
             ),
             models.Index(fields=["phone"], name="campaigns_rcpt_phone"),
             # The API's recipients in send order by cursor (docs/architecture.md, "API"): no sort, no COUNT.
             models.Index(fields=["campaign", "position", "id"], name="campaigns_rcpt_position"),
-            # The replies per button recount (campaign_replies_rebuild): the campaign's replied rows only.
+            # The replies per button recount (campaign_replies_rebuild): the campaign's replied rows only;
+            # with the contact, the "replied (with this button)" outcome's too.
             models.Index(
                 fields=["campaign", "reply_payload"],
-                include=["reply_text"],
+                include=["reply_text", "contact"],
                 condition=models.Q(replied_at__isnull=False),
                 name="campaigns_rcpt_replied",
+            ),
+            # Audiences from outcomes (audiences/rules.py `_outcome_q`): each outcome's rows of a campaign as
+            # contact ids in order, an index-only scan the preview merges with the subscribed contacts'
+            # (audiences' aud_contact_subscribed). Received, read, did not read and failed by status; the
+            # others by their own partial index, whose condition is the outcome's test (replied and failed
+            # with a value: campaigns_rcpt_replied and campaigns_rcpt_failed above).
+            models.Index(fields=["campaign", "status", "contact"], name="campaigns_rcpt_outcome"),
+            models.Index(
+                fields=["campaign", "contact"],
+                condition=models.Q(status__in=REACHED_STATUSES, clicked_at__isnull=True),
+                name="campaigns_rcpt_not_clicked",
+            ),
+            models.Index(
+                fields=["campaign", "contact"],
+                condition=models.Q(clicked_at__isnull=False),
+                name="campaigns_rcpt_clicked",
+            ),
+            models.Index(
+                fields=["campaign", "contact"],
+                condition=models.Q(converted_at__isnull=False),
+                name="campaigns_rcpt_converted",
             ),
         ]
 
