@@ -391,33 +391,31 @@ class RecipientAdmin(MaskedPhonesMixin, admin.ModelAdmin):
             return super().get_search_results(request, queryset, search_term)
 
 
-class RateInline(admin.TabularInline):
-    model = Rate
-    fields = ("market", "category", "price")
-    readonly_fields = fields
+class CardRowsInline(admin.TabularInline):
+    """A rate card's rows, read-only like the card: seen by whoever may see the card, never added or deleted."""
+
     extra = 0
     can_delete = False
 
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_view_permission(self, request, obj=None):
-        return request.user.has_perm("campaigns.view_ratecard")  # a card's rows: whoever may see the card
-
-
-class MarketCodeInline(admin.TabularInline):
-    model = MarketCode
-    fields = ("calling_code", "country", "market")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    classes = ("collapse",)
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
 
     def has_add_permission(self, request, obj=None):
         return False
 
     def has_view_permission(self, request, obj=None):
         return request.user.has_perm("campaigns.view_ratecard")
+
+
+class RateInline(CardRowsInline):
+    model = Rate
+    fields = ("market", "category", "price")
+
+
+class MarketCodeInline(CardRowsInline):
+    model = MarketCode
+    fields = ("calling_code", "country", "market")
+    classes = ("collapse",)
 
 
 @admin.register(RateCard)
