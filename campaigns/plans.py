@@ -12,7 +12,7 @@ from django.utils.translation import ngettext
 from audiences.selectors import audience_contacts
 from campaigns.frequency import frequency_capped, frequency_frees_on
 from campaigns.models import Campaign, Recipient
-from campaigns.planning import capped_completion, daily_share, estimated_send_day
+from campaigns.planning import daily_share
 from campaigns.preflight import Preflight, campaign_preflight
 from campaigns.quota import local_day, quota_limit, quota_usage
 from campaigns.retry import retry_failed_plan
@@ -114,17 +114,14 @@ def activation_plan(*, campaign: Campaign, now: dt.datetime, top_up: bool = Fals
                 "day": frees_on.isoformat() if frees_on else "?",
             }
         )
-    if to_add:
-        ahead = Recipient.objects.filter(campaign_id=campaign.pk, status__in=[R.PENDING, R.QUEUED]).count()
-        done = estimated_send_day(base_day=base_day, ahead=ahead + to_add - 1, share=share, first_day=first)
-        done = capped_completion(estimated=done, held_back=held_back, frees_on=frees_on)
-        lines.append(_("Estimated completion: %(day)s.") % {"day": done.isoformat()})
+    # One estimate for the page: the pre-flight's (campaigns/preflight.py `completion_estimate`: the recipients
+    # activation adds less those it skips, the frequency cap's wait included).
+    preflight = campaign_preflight(campaign=campaign, now=now)
+    if to_add and preflight.estimated_completion is not None:
+        lines.append(_("Estimated completion: %(day)s.") % {"day": preflight.estimated_completion.isoformat()})
     # A top-up follows the choice made at activation (recorded on the campaign): no box to tick again.
     return Plan(
-        lines=lines,
-        problems=problems,
-        offers_source_skip=source is not None and not top_up,
-        preflight=campaign_preflight(campaign=campaign, now=now),
+        lines=lines, problems=problems, offers_source_skip=source is not None and not top_up, preflight=preflight
     )
 
 
