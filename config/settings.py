@@ -289,6 +289,9 @@ LINK_BOT_USER_AGENTS = env.str(
     default=r"whatsapp/|facebookexternalhit|facebot|meta-externalagent|bot\b|bot/|crawler|spider|preview|"
     r"slurp|embedly|skypeuripreview|bingpreview|python-requests|curl/|wget/|go-http-client",
 )
+# The redirect's two statements are prepared once per database connection (campaigns/links.py, _fetch_one); turn
+# this off behind a pooler that cannot keep prepared statements (PgBouncer in transaction mode before 1.21).
+LINK_PREPARED_STATEMENTS = env.bool("LINK_PREPARED_STATEMENTS", default=True)
 # An order is attributed to the campaign that last reached its phone within this many days before it.
 CONVERSION_ATTRIBUTION_DAYS = env.float("CONVERSION_ATTRIBUTION_DAYS", default=7)
 # An inbound message without context.id counts as a reply to the campaign message delivered to that phone
