@@ -13,10 +13,11 @@ costs the server more of the machine's cores):
 - django_view_counted: a person's tap through Django (config.wsgi:django_application), sync workers;
 - wsgi_counted: the same through the web server's WSGI path (config.wsgi:application: links.link_tap ahead of
   Django), sync workers: a new connection per request, as sync workers close every one;
-- link_server_preview / link_server_counted: the ASGI link server (gunicorn -k asgi config.asgi:application),
-  its taps recorded in batches; connections reused, as a proxy or load balancer in front reuses them
-  (ALB, Cloudflare, nginx with upstream keepalive);
-- link_server_counted_new_connections: the same with a new connection per request (a proxy that does not reuse).
+- link_server_preview / link_server_counted: the ASGI link server as deployed (gunicorn -c
+  python:config.gunicorn_links config.asgi:application), its taps recorded in batches; connections reused, as a
+  proxy or load balancer in front reuses them (ALB, Cloudflare, nginx with upstream keepalive);
+- link_server_counted_new_connections: the same with a new connection per request (a proxy that does not reuse);
+- link_server_counted_with_access_log: the link server with config/gunicorn.py's access log (a line per tap).
 
 After each counted phase it checks that every 302 is a recorded click (a request in flight when the client
 stops may be recorded without its 302 being counted: at most --connections), and at the end that the counters
@@ -200,7 +201,7 @@ def load_wrk(port: int, paths: list[str], *, user_agent: str, seconds: float, co
 def start(command: list[str], env: dict) -> subprocess.Popen:
     port = free_port()
     server = subprocess.Popen([*command, "--workers", "2", "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
-                               "--backlog", "4096"], cwd=ROOT, env=env)  # fmt: skip
+                               "--backlog", "4096"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL)  # fmt: skip
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -272,7 +273,10 @@ def main() -> None:
     servers = [
         ("django", [gunicorn, "config.wsgi:django_application"]),
         ("wsgi", [gunicorn, "config.wsgi:application"]),
-        ("link_server", [gunicorn, "-k", "asgi", "config.asgi:application"]),
+        # As deployed (docker-compose.yml's links): config/gunicorn_links.py, the ASGI worker, no access log.
+        ("link_server", [gunicorn, "-c", "python:config.gunicorn_links", "config.asgi:application"]),
+        # With config/gunicorn.py's access log: a line per tap.
+        ("link_server_logged", [gunicorn, "-c", "python:config.gunicorn", "-k", "asgi", "config.asgi:application"]),
     ]
     for name, command in servers:
         server = start(command, env)
@@ -283,6 +287,8 @@ def main() -> None:
                 phases["django_view_counted"] = counted(server, close=True)
             elif name == "wsgi":
                 phases["wsgi_counted"] = counted(server, close=True)
+            elif name == "link_server_logged":
+                phases["link_server_counted_with_access_log"] = counted(server, close=False)
             else:
                 phases["link_server_preview"] = run(server, paths, user_agent=PREVIEW, close=False)
                 phases["link_server_counted"] = counted(server, close=False)

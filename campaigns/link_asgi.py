@@ -1,7 +1,7 @@
 """The ASGI link server: the tracked link's taps at a campaign's pace, recorded in batches
 (docs/architecture.md, "Engagement").
 
-    gunicorn -k asgi -w 2 config.asgi:application
+    gunicorn -c python:config.gunicorn_links config.asgi:application   (docker-compose.yml: links)
 
 When a campaign lands, its recipients tap within minutes, thousands a second.
 A synchronous worker answers one tap at a time, each in its own transaction;

@@ -1,6 +1,7 @@
 """The ASGI application: Django, with the tracked link's taps answered ahead of it in batches (campaigns/link_asgi.py).
 
-The link server: gunicorn -k asgi -w 2 config.asgi:application (docs/architecture.md, "Engagement").
+The link server: gunicorn -c python:config.gunicorn_links config.asgi:application (docs/architecture.md,
+"Engagement").
 """
 
 import os
