@@ -213,7 +213,7 @@ def _send_chunk(claims: list[Claim], *, lease: Lease, now: dt.datetime, result: 
     loop = _loop()
     first = claims[0]
     limiter = sender_limiter(first.limiter_key, first.rate)
-    interval = 1 / first.rate if first.rate > 0 else 0.0
+    interval = 1 / limiter.rate if limiter.rate > 0 else 0.0  # the limiter's spacing, its margin included
     waiting = collections.deque(claims)
     done: queue.SimpleQueue = queue.SimpleQueue()
     stopped: dict[int, str] = {}

@@ -199,6 +199,11 @@ WHATSAPP_DAILY_LIMIT = None if WHATSAPP_DAILY_LIMIT < 0 else WHATSAPP_DAILY_LIMI
 # Off: they stay paused and Today says they can resume (campaigns/platform.py).
 WHATSAPP_RESUME_AFTER_REINSTATE = env.bool("WHATSAPP_RESUME_AFTER_REINSTATE", default=False)
 WHATSAPP_MAX_MPS = env.float("WHATSAPP_MAX_MPS", default=80)
+# The limiter sends at the number's throughput less this fraction (campaigns/throttle.py sender_limiter): Meta
+# counts sends as they arrive, and a busy worker's late sends arrive bunched with the next ones (up to 13% over the
+# limiter's rate in a one-second window on a loaded 2-core machine, tests/campaigns/test_fan_out.py). 0 on
+# dedicated machines sends at the full throughput.
+WHATSAPP_RATE_MARGIN = env.float("WHATSAPP_RATE_MARGIN", default=0.1)
 # In flight at once = throughput x API latency: 32 keeps 80/s at up to 400 ms a call.
 WHATSAPP_SEND_THREADS = env.int("WHATSAPP_SEND_THREADS", default=32)
 # Requests in flight per sending process, at most (the asynchronous sender keeps rate x latency, doubled).

@@ -39,7 +39,9 @@ def test_without_redis_each_number_has_its_own_in_process_limiter(settings):
     settings.SEND_RATE_LIMIT_URL = ""
     first, second = sender_limiter("n-1", 10), sender_limiter("n-2", 20)
     assert type(first) is LocalLimiter and first is not second
-    assert sender_limiter("n-1", 30) is first and first.rate == 30  # a changed throughput applies at once
+    assert sender_limiter("n-1", 30) is first and first.rate == 27  # a changed throughput applies at once ...
+    settings.WHATSAPP_RATE_MARGIN = 0
+    assert sender_limiter("n-1", 30).rate == 30  # ... less the margin
 
 
 def _hammer(url: str, key: str, rate: float, count: int, out) -> None:
