@@ -94,6 +94,20 @@ def test_a_token_resolves_only_its_recipient(client, db):
     assert_counters_match_recount(campaign)
 
 
+def test_the_token_tag_is_django_salted_hmac_of_the_id_so_links_already_sent_keep_working():
+    """links._tag derives its key once per secret; the tags must stay those of salted_hmac (links sent before)."""
+    import base64
+
+    from django.utils.crypto import salted_hmac
+
+    from campaigns.links import _SALT, TAG_LENGTH, _tag
+
+    for secret in ("test-secret", "another-secret-0123456789"):
+        for recipient_id in (1, 61, 62, 3843, 916_132_831, 2**40):
+            digest = salted_hmac(_SALT, str(recipient_id), secret=secret, algorithm="sha256").digest()
+            assert _tag(recipient_id, secret) == base64.urlsafe_b64encode(digest).decode()[:TAG_LENGTH]
+
+
 def test_a_guessed_or_altered_token_is_a_404_that_records_nothing(client, db, django_assert_num_queries):
     campaign = delivered_campaign(2)
     first, second = recipients(campaign)
