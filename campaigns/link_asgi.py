@@ -32,16 +32,8 @@ from django.conf import settings
 from django.db import connections
 from django.utils import timezone
 
-from campaigns.link_http import redirect_headers, redirect_location, request_host, request_secure, tap_token
-from campaigns.links import (
-    PLAN_CACHE_MODE,
-    ClickResult,
-    click_record,
-    is_bot,
-    taps_results,
-    taps_statement,
-    token_recipient_id,
-)
+from campaigns.link_http import plain_tap, redirect_headers, redirect_location
+from campaigns.links import PLAN_CACHE_MODE, ClickResult, is_bot, recipient_click_record, taps_results, taps_statement
 
 logger = logging.getLogger("django.request")
 
@@ -152,19 +144,14 @@ class LinkRedirectASGI:
             return await self._lifespan(receive, send)
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        headers = {}
-        for name, value in scope.get("headers", ()):
-            headers.setdefault("HTTP_" + name.decode("latin-1").upper().replace("-", "_"), value.decode("latin-1"))
-        get = lambda name: headers.get(name, "")  # noqa: E731
-        secure = request_secure(get, scheme=scope.get("scheme", "http"))
+        get = _header_getter(scope)
         method = scope["method"]
         server = ":".join(str(part) for part in scope.get("server") or ("", ""))
-        token = tap_token(method=method, path=scope["path"], host=request_host(get, server=server), secure=secure)
-        recipient_id = token_recipient_id(token) if token is not None else None
-        if recipient_id is None:
+        tap = plain_tap(method=method, path=scope["path"], get=get, scheme=scope.get("scheme", "http"), server=server)
+        if tap is None:
             return await self.app(scope, receive, send)
         try:
-            result = await self._tap(token, recipient_id, method=method, user_agent=get("HTTP_USER_AGENT"))
+            result = await self._tap(tap.recipient_id, method=method, user_agent=get("HTTP_USER_AGENT"))
         except Exception:
             logger.exception("Internal Server Error: %s", scope["path"], extra={"status_code": 500})
             return await _answer(send, 500, b"Server Error (500)")
@@ -174,16 +161,16 @@ class LinkRedirectASGI:
         if location is None:
             return await _answer(send, 400, b"Bad Request (400)")
         encoded = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in
-                   redirect_headers(location, secure=secure)]  # fmt: skip
+                   redirect_headers(location, secure=tap.secure)]  # fmt: skip
         await send({"type": "http.response.start", "status": 302, "headers": encoded})
         await send({"type": "http.response.body", "body": b""})
 
-    async def _tap(self, token: str, recipient_id: int, *, method: str, user_agent: str) -> ClickResult | None:
+    async def _tap(self, recipient_id: int, *, method: str, user_agent: str) -> ClickResult | None:
         counted = not is_bot(method=method, user_agent=user_agent)
         at = timezone.now()
         if connections["default"].vendor == "postgresql":
             return await self.writer.tap(recipient_id, at, counted=counted)
-        return await sync_to_async(click_record)(token=token, at=at, counted=counted)
+        return await sync_to_async(recipient_click_record)(recipient_id, at=at, counted=counted)
 
     async def _lifespan(self, receive, send) -> None:
         while True:
@@ -194,6 +181,22 @@ class LinkRedirectASGI:
                 await self.writer.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _header_getter(scope):
+    """`get(name)`: the request's header by its WSGI name (HTTP_HOST) or '', as Django's ASGI handler names them;
+    the headers are read on the first call (only taps of /r/ make one)."""
+    headers = None
+
+    def get(name: str) -> str:
+        nonlocal headers
+        if headers is None:
+            headers = {}
+            for key, value in scope.get("headers", ()):
+                headers.setdefault("HTTP_" + key.decode("latin-1").upper().replace("-", "_"), value.decode("latin-1"))
+        return headers.get(name, "")
+
+    return get
 
 
 async def _answer(send, status: int, body: bytes) -> None:

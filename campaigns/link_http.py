@@ -4,7 +4,7 @@
 The WSGI path (`campaigns.link_wsgi`, the product's web server) and the ASGI
 link server (`campaigns.link_asgi`) answer a request themselves only when it is
 a plain tap: a GET or HEAD of /r/<token> with a token's shape, an allowed Host,
-over https where SECURE_SSL_REDIRECT asks for it (`tap_token`). Anything else
+over https where SECURE_SSL_REDIRECT asks for it, and a valid HMAC (`plain_tap`). Anything else
 goes to Django, which answers it as it always has: 405 for another method, 400
 for a disallowed host, 301 to https. Their 302 carries the view's headers
 (`links.REDIRECT_HEADERS`) and those Django's SecurityMiddleware and
@@ -16,26 +16,44 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 from django.utils.encoding import iri_to_uri
 
-from campaigns.links import REDIRECT_HEADERS
+from campaigns.links import REDIRECT_HEADERS, token_recipient_id
 
 PREFIX = "/r/"
 _TOKEN = re.compile(r"[0-9A-Za-z_-]{1,64}")  # the shape of a token; links.token_recipient_id decides the rest
 _SAFE = frozenset({"GET", "HEAD"})
 
 
-def tap_token(*, method: str, path: str, host: str, secure: bool) -> str | None:
-    """The token of a request the fast path answers itself, or None: Django answers it."""
+@dataclass(frozen=True)
+class Tap:
+    """A request the fast path answers itself: the token's recipient, and whether it came over https."""
+
+    recipient_id: int
+    secure: bool
+
+
+def plain_tap(*, method: str, path: str, get, scheme: str, server: str) -> Tap | None:
+    """The tap a request is, when the fast path answers it itself, or None: Django answers it.
+
+    `get(name)` returns a header by its WSGI name (HTTP_HOST) or ''; it is called only for a GET or HEAD of
+    /r/<token>, so other requests cost the fast path one comparison. `scheme` and `server` (name:port) are the
+    connection's. The token's HMAC is checked last, without a query.
+    """
     if method not in _SAFE or not path.startswith(PREFIX):
         return None
     token = path[len(PREFIX) :]
-    if not _TOKEN.fullmatch(token) or (settings.SECURE_SSL_REDIRECT and not secure) or not host_allowed(host):
+    if not _TOKEN.fullmatch(token):
         return None
-    return token
+    secure = request_secure(get, scheme=scheme)
+    if (settings.SECURE_SSL_REDIRECT and not secure) or not host_allowed(request_host(get, server=server)):
+        return None
+    recipient_id = token_recipient_id(token)
+    return None if recipient_id is None else Tap(recipient_id, secure)
 
 
 def host_allowed(host: str) -> bool:

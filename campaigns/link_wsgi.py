@@ -4,8 +4,8 @@
 Through Django a tap costs a request object, nine middlewares, the URL
 resolver and a response object around its one statement: about half its time.
 `LinkRedirectMiddleware` wraps the WSGI application (config/wsgi.py): a plain
-tap (`link_http.tap_token`) is answered by the view's own function
-(`links.link_tap`) with the view's headers (`link_http.redirect_headers`);
+tap (`link_http.plain_tap`) is answered by the view's own function
+(`links.recipient_tap`) with the view's headers (`link_http.redirect_headers`);
 every other request, and a tap whose token is refused or whose recipient is
 gone (Django's 404, logged), goes to Django unchanged.
 
@@ -26,29 +26,28 @@ import logging
 
 from django.db import close_old_connections
 
-from campaigns.link_http import redirect_headers, redirect_location, request_host, request_secure, tap_token
-from campaigns.links import link_tap, token_recipient_id
+from campaigns.link_http import plain_tap, redirect_headers, redirect_location
+from campaigns.links import recipient_tap
 
 logger = logging.getLogger("django.request")
 
 
 class LinkRedirectMiddleware:
-    """A WSGI middleware: taps of /r/<token> answered by `links.link_tap`, every other request by `app`."""
+    """A WSGI middleware: taps of /r/<token> answered by `links.recipient_tap`, every other request by `app`."""
 
     def __init__(self, app):
         self.app = app
 
     def __call__(self, environ, start_response):
         get = lambda name: environ.get(name, "")  # noqa: E731
-        secure = request_secure(get, scheme=environ.get("wsgi.url_scheme", "http"))
-        method = environ.get("REQUEST_METHOD", "")
-        server = f"{get('SERVER_NAME')}:{get('SERVER_PORT')}"
-        token = tap_token(method=method, path=get("PATH_INFO"), host=request_host(get, server=server), secure=secure)
-        if token is None or token_recipient_id(token) is None:
+        method = get("REQUEST_METHOD")
+        tap = plain_tap(method=method, path=get("PATH_INFO"), get=get, scheme=environ.get("wsgi.url_scheme", "http"),
+                        server=f"{get('SERVER_NAME')}:{get('SERVER_PORT')}")  # fmt: skip
+        if tap is None:
             return self.app(environ, start_response)
         close_old_connections()
         try:
-            destination = link_tap(token=token, method=method, user_agent=get("HTTP_USER_AGENT"))
+            destination = recipient_tap(recipient_id=tap.recipient_id, method=method, user_agent=get("HTTP_USER_AGENT"))
         except Exception:
             logger.exception("Internal Server Error: %s", environ.get("PATH_INFO"), extra={"status_code": 500})
             return _answer(start_response, "500 Internal Server Error", b"Server Error (500)")
@@ -60,7 +59,7 @@ class LinkRedirectMiddleware:
         location = redirect_location(destination)
         if location is None:
             return _answer(start_response, "400 Bad Request", b"Bad Request (400)")
-        start_response("302 Found", redirect_headers(location, secure=secure))
+        start_response("302 Found", redirect_headers(location, secure=tap.secure))
         return _Finished([])
 
 

@@ -161,7 +161,7 @@ class _Contact:
         self.attributes = attributes if isinstance(attributes, dict) else {}
 
 
-# Everything a batch of taps does, in one round trip and one transaction (`taps_params` builds its arrays; the
+# Everything a batch of taps does, in one round trip and one transaction (`taps_statement` builds its arrays; the
 # Django view's tap is a batch of one, the ASGI link server's `ClickWriter` batches the taps that arrive while its
 # last statement ran): each tapped recipient's clicks and first and last click times (its first click makes a
 # clicker, on the day of that click), a Click row per tap, the campaign's counters and the day's (created on first
@@ -275,11 +275,20 @@ def _fetch_all(sql: str, params: dict) -> list[tuple]:
 def link_tap(*, token: str, method: str, user_agent: str) -> str | None:
     """A request for /r/<token>: the destination to redirect to, or None for a 404 (nothing recorded).
 
-    A person's tap (a GET that is not a link preview or a bot) records a click; the Django view
-    (`campaigns.views.link_redirect`) and the WSGI path (`campaigns.link_wsgi`) both call this.
+    A person's tap (a GET that is not a link preview or a bot) records a click. The Django view
+    (`campaigns.views.link_redirect`) calls this; the WSGI path (`campaigns.link_wsgi`), which has checked the
+    token already, calls `recipient_tap`.
     """
+    recipient_id = token_recipient_id(token)
+    if recipient_id is None:
+        return None
+    return recipient_tap(recipient_id=recipient_id, method=method, user_agent=user_agent)
+
+
+def recipient_tap(*, recipient_id: int, method: str, user_agent: str) -> str | None:
+    """`link_tap` for the recipient of a token already checked."""
     counted = not is_bot(method=method, user_agent=user_agent)
-    result = click_record(token=token, at=timezone.now(), counted=counted)
+    result = recipient_click_record(recipient_id, at=timezone.now(), counted=counted)
     return result.destination if result is not None and result.destination else None
 
 
@@ -293,6 +302,11 @@ def click_record(*, token: str, at: dt.datetime, counted: bool) -> ClickResult |
     recipient_id = token_recipient_id(token)
     if recipient_id is None:
         return None
+    return recipient_click_record(recipient_id, at=at, counted=counted)
+
+
+def recipient_click_record(recipient_id: int, *, at: dt.datetime, counted: bool) -> ClickResult | None:
+    """`click_record` for the recipient of a token already checked."""
     at = as_utc(at)
     if connection.vendor == "postgresql":
         sql, params = taps_statement([(recipient_id, at)], counted=counted)
